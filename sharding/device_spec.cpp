@@ -1,0 +1,100 @@
+#include "sharding/device_spec.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sharding/error.h"
+
+#ifndef MESHLM_DEFAULT_CONFIG_DIR
+#define MESHLM_DEFAULT_CONFIG_DIR "configs"
+#endif
+
+namespace meshlm {
+namespace fs = std::filesystem;
+
+double DeviceSpec::flops_for(DType t) const {
+  for (const char* key : {dtype_name(t), "bf16", "fp32"}) {
+    auto it = peak_flops.find(key);
+    if (it != peak_flops.end() && it->second > 0) return it->second;
+  }
+  MESHLM_FAIL("device '" << name << "' has no peak_flops entry for " << dtype_name(t));
+}
+
+namespace {
+template <class T>
+T required(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!j.contains(key))
+    MESHLM_FAIL("device spec " << where << " has no field '" << key << "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    MESHLM_FAIL("device spec " << where << ": field '" << key << "' has the wrong type ("
+                               << j.at(key).dump() << ")");
+  }
+}
+}  // namespace
+
+DeviceSpec DeviceSpec::from_json(const nlohmann::json& j) {
+  DeviceSpec d;
+  d.name = j.value("name", std::string("unnamed"));
+  const std::string where = "'" + d.name + "'";
+  d.description = j.value("description", std::string());
+  d.device_count = required<int>(j, "device_count", where);
+  d.hbm_bytes = required<uint64_t>(j, "hbm_bytes", where);
+  d.hbm_bandwidth = required<double>(j, "hbm_bandwidth", where);
+  d.peak_flops = required<std::map<std::string, double>>(j, "peak_flops", where);
+  d.interconnect_bandwidth = required<double>(j, "interconnect_bandwidth", where);
+  d.interconnect_latency = required<double>(j, "interconnect_latency", where);
+  if (d.device_count < 1) MESHLM_FAIL("device spec " << where << ": device_count must be >= 1");
+  if (d.hbm_bytes == 0) MESHLM_FAIL("device spec " << where << ": hbm_bytes must be > 0");
+  if (d.hbm_bandwidth <= 0 || d.interconnect_bandwidth <= 0)
+    MESHLM_FAIL("device spec " << where << ": bandwidths must be > 0");
+  return d;
+}
+
+nlohmann::json DeviceSpec::to_json() const {
+  return nlohmann::json{{"name", name},
+                        {"description", description},
+                        {"device_count", device_count},
+                        {"hbm_bytes", hbm_bytes},
+                        {"hbm_bandwidth", hbm_bandwidth},
+                        {"peak_flops", peak_flops},
+                        {"interconnect_bandwidth", interconnect_bandwidth},
+                        {"interconnect_latency", interconnect_latency}};
+}
+
+DeviceSpec DeviceSpec::load(const std::string& name_or_path) {
+  return from_json(read_json_file(resolve_config("devices", name_or_path)));
+}
+
+std::string config_dir() {
+  if (const char* env = std::getenv("MESHLM_CONFIG_DIR"); env && *env) return env;
+  return MESHLM_DEFAULT_CONFIG_DIR;
+}
+
+std::string resolve_config(const std::string& kind, const std::string& name_or_path) {
+  if (fs::is_regular_file(name_or_path)) return name_or_path;
+  const fs::path dir = fs::path(config_dir()) / kind;
+  const fs::path candidate = dir / (name_or_path + ".json");
+  if (fs::is_regular_file(candidate)) return candidate.string();
+  std::string names;
+  if (fs::is_directory(dir))
+    for (auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".json") names += (names.empty() ? "" : ", ") + e.path().stem().string();
+  MESHLM_FAIL("no " << kind << " config '" << name_or_path << "': not a file, and not "
+                    << candidate.string() << " (known: " << (names.empty() ? "none" : names) << ")");
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) MESHLM_FAIL("cannot open '" << path << "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    MESHLM_FAIL("'" << path << "' is not valid JSON: " << e.what());
+  }
+}
+
+}  // namespace meshlm

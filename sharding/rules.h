@@ -1,0 +1,38 @@
+// Sharding rules: an ordered list of (regex on canonical tensor name ->
+// PartitionSpec); the first rule whose regex matches the whole name wins
+// (in the manner of MaxText's logical axis rules).
+#pragma once
+
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "sharding/partition_spec.h"
+
+namespace meshlm {
+
+struct ShardingRule {
+  std::string pattern;  // ECMAScript regex, matched against the whole name
+  PartitionSpec spec;
+};
+
+class ShardingRules {
+ public:
+  ShardingRules() = default;
+  explicit ShardingRules(std::vector<ShardingRule> rules);  // throws on a bad regex, naming it
+
+  void add(std::string pattern, PartitionSpec spec);
+  const std::vector<ShardingRule>& rules() const { return rules_; }
+
+  // Index of the first matching rule, or nullopt.
+  std::optional<size_t> match_index(const std::string& tensor_name) const;
+  // Spec of the first matching rule, or nullopt.
+  std::optional<PartitionSpec> match(const std::string& tensor_name) const;
+
+ private:
+  std::vector<ShardingRule> rules_;
+  std::vector<std::regex> compiled_;
+};
+
+}  // namespace meshlm

@@ -1,0 +1,75 @@
+#include "sharding/units.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "sharding/error.h"
+
+namespace meshlm {
+
+uint64_t parse_bytes(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
+  if (i == 0) MESHLM_FAIL("bad byte size '" << text << "' (expected e.g. 64MiB, 32GB or 1048576)");
+  double value = std::stod(text.substr(0, i));
+  std::string unit = text.substr(i);
+  unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  double mult = 0;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "kb" || unit == "k") mult = 1e3;
+  else if (unit == "mb" || unit == "m") mult = 1e6;
+  else if (unit == "gb" || unit == "g") mult = 1e9;
+  else if (unit == "tb" || unit == "t") mult = 1e12;
+  else if (unit == "kib") mult = 1024.0;
+  else if (unit == "mib") mult = 1024.0 * 1024;
+  else if (unit == "gib") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
+  else
+    MESHLM_FAIL("bad unit '" << text.substr(i) << "' in byte size '" << text
+                             << "' (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)");
+  return static_cast<uint64_t>(std::llround(value * mult));
+}
+
+std::string format_bytes(double bytes, bool binary) {
+  static const char* bin_units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  static const char* dec_units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+  const double base = binary ? 1024.0 : 1000.0;
+  int u = 0;
+  double v = bytes;
+  while (std::fabs(v) >= base && u < 5) {
+    v /= base;
+    ++u;
+  }
+  char buf[64];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%.0f B", v);
+  else std::snprintf(buf, sizeof buf, "%.2f %s", v, binary ? bin_units[u] : dec_units[u]);
+  return buf;
+}
+
+std::string format_seconds(double s) {
+  char buf[64];
+  if (s >= 1.0) std::snprintf(buf, sizeof buf, "%.2f s", s);
+  else if (s >= 1e-3) std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);
+  else std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
+  return buf;
+}
+
+std::string format_count(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  int count = 0;
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    if (count && count % 3 == 0) out.push_back(',');
+    out.push_back(*it);
+    ++count;
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace meshlm
