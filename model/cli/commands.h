@@ -1,0 +1,15 @@
+// Subcommands of mesh-run; each registers its options on the CLI11 app and
+// returns the function that runs it (inside guarded_main, after MPI init).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace meshlm::cli {
+
+using Command = std::function<int()>;
+
+// mesh-run info: the mesh, every rank's coordinates and its device.
+Command add_info_command(CLI::App& app);
+
+}  // namespace meshlm::cli

@@ -1,0 +1,31 @@
+// The planner's entry points used outside planner/ (mesh-plan, and mesh-run
+// when no --plan is given). Pure C++: no MPI.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "planner/model_config.h"
+#include "sharding/abstract_mesh.h"
+#include "sharding/device_spec.h"
+#include "sharding/plan.h"
+
+namespace meshlm {
+
+struct PlanRequest {
+  DType weight_dtype = DType::f32;
+  DType kv_dtype = DType::f32;
+  int64_t seq_len = 0;        // 0 = the model's max_position_embeddings (capped by the device)
+  int64_t batch = 0;          // global batch; 0 = the largest that fits
+  int64_t prefill_chunk = 0;  // 0 = seq_len
+  std::optional<DeviceSpec> device;       // capacity, bandwidths, FLOP/s
+  std::optional<uint64_t> device_memory;  // overrides device->hbm_bytes
+};
+
+// A plan (default Megatron-style rules, resolved specs, predicted bytes) for
+// one given mesh. Throws meshlm::Error naming the reason when the mesh is
+// infeasible for the model (divisibility, memory).
+Plan plan_for_mesh(const ModelConfig& config, const AbstractMesh& mesh, const PlanRequest& request);
+
+}  // namespace meshlm
