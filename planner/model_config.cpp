@@ -1,0 +1,375 @@
+#include "planner/model_config.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "sharding/device_spec.h"
+#include "sharding/error.h"
+
+namespace meshlm {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kSupported = "llama, mistral, qwen2, mixtral, gpt_oss";
+
+// Hugging Face defaults of each family's *Config class for the optional fields.
+struct FamilyDefaults {
+  int64_t max_position_embeddings;
+  double rms_norm_eps;
+  double rope_theta;
+};
+
+FamilyDefaults defaults_for(const std::string& t) {
+  if (t == "llama") return {2048, 1e-6, 10000.0};
+  if (t == "mistral") return {4096 * 32, 1e-6, 10000.0};
+  if (t == "qwen2") return {32768, 1e-6, 10000.0};
+  if (t == "mixtral") return {4096 * 32, 1e-5, 1e6};
+  return {131072, 1e-5, 150000.0};  // gpt_oss
+}
+
+std::string where_of(const std::string& name) {
+  return name.empty() ? "model config" : "model config '" + name + "'";
+}
+
+bool present(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && !j.at(key).is_null();
+}
+
+template <class T>
+T field(const nlohmann::json& j, const char* key, const std::string& where) {
+  if (!present(j, key)) MESHLM_FAIL(where << " has no field '" << key << "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    MESHLM_FAIL(where << ": field '" << key << "' has the wrong type (" << j.at(key).dump() << ")");
+  }
+}
+
+template <class T>
+T field_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
+  return present(j, key) ? field<T>(j, key, where) : fallback;
+}
+
+int64_t positive(const nlohmann::json& j, const char* key, const std::string& where) {
+  const int64_t v = field<int64_t>(j, key, where);
+  if (v < 1) MESHLM_FAIL(where << ": field '" << key << "' is " << v << " (expected >= 1)");
+  return v;
+}
+
+DType dtype_from_hf(const std::string& s, const std::string& where) {
+  if (s == "float32") return DType::f32;
+  if (s == "bfloat16") return DType::bf16;
+  if (s == "float16") return DType::f16;
+  try {
+    return parse_dtype(s);
+  } catch (const Error&) {
+    MESHLM_FAIL(where << ": torch_dtype '" << s << "' is not float32, bfloat16 or float16");
+  }
+}
+
+const char* dtype_to_hf(DType t) {
+  switch (t) {
+    case DType::f32:
+      return "float32";
+    case DType::f16:
+      return "float16";
+    case DType::bf16:
+      return "bfloat16";
+    default:
+      return dtype_name(t);
+  }
+}
+
+void check_consistent(const ModelConfig& c, const std::string& where) {
+  if (c.num_heads % c.num_kv_heads != 0)
+    MESHLM_FAIL(where << ": num_attention_heads (" << c.num_heads
+                      << ") is not a multiple of num_key_value_heads (" << c.num_kv_heads << ")");
+  if (c.is_moe() && (c.experts_per_token < 1 || c.experts_per_token > c.num_experts))
+    MESHLM_FAIL(where << ": experts per token (" << c.experts_per_token
+                      << ") must be between 1 and num_local_experts (" << c.num_experts << ")");
+  if (!c.layer_types.empty() && static_cast<int64_t>(c.layer_types.size()) != c.num_layers)
+    MESHLM_FAIL(where << ": layer_types has " << c.layer_types.size()
+                      << " entries but num_hidden_layers is " << c.num_layers);
+  for (auto& t : c.layer_types)
+    if (t != "sliding_attention" && t != "full_attention")
+      MESHLM_FAIL(where << ": layer_types entry '" << t
+                        << "' is not sliding_attention or full_attention");
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string& name) {
+  const std::string where = where_of(name);
+  if (!j.is_object()) MESHLM_FAIL(where << " is not a JSON object");
+  ModelConfig c;
+  c.name = name;
+  c.model_type = field<std::string>(j, "model_type", where);
+  const std::string& t = c.model_type;
+  if (t != "llama" && t != "mistral" && t != "qwen2" && t != "mixtral" && t != "gpt_oss")
+    MESHLM_FAIL(where << ": unsupported model_type '" << t << "' (supported: " << kSupported
+                      << ")");
+  const FamilyDefaults d = defaults_for(t);
+
+  c.hidden_size = positive(j, "hidden_size", where);
+  c.intermediate_size = positive(j, "intermediate_size", where);
+  c.num_layers = positive(j, "num_hidden_layers", where);
+  c.num_heads = positive(j, "num_attention_heads", where);
+  c.num_kv_heads =
+      present(j, "num_key_value_heads") ? positive(j, "num_key_value_heads", where) : c.num_heads;
+  if (present(j, "head_dim")) {
+    c.head_dim = positive(j, "head_dim", where);
+  } else {
+    if (c.hidden_size % c.num_heads != 0)
+      MESHLM_FAIL(where << ": hidden_size (" << c.hidden_size
+                        << ") is not divisible by num_attention_heads (" << c.num_heads
+                        << ") and no head_dim is given");
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  c.vocab_size = positive(j, "vocab_size", where);
+  c.max_position_embeddings = present(j, "max_position_embeddings")
+                                  ? positive(j, "max_position_embeddings", where)
+                                  : d.max_position_embeddings;
+  c.tie_word_embeddings = field_or<bool>(j, "tie_word_embeddings", false, where);
+  c.rms_norm_eps = field_or<double>(j, "rms_norm_eps", d.rms_norm_eps, where);
+  c.rope_theta = field_or<double>(j, "rope_theta", d.rope_theta, where);
+
+  if (present(j, "rope_scaling")) {
+    const auto& rs = j.at("rope_scaling");
+    if (!rs.is_object()) MESHLM_FAIL(where << ": rope_scaling must be null or an object");
+    const std::string rw = where + " rope_scaling";
+    c.rope_scaling.type = present(rs, "rope_type") ? field<std::string>(rs, "rope_type", rw)
+                                                   : field<std::string>(rs, "type", rw);
+    c.rope_scaling.factor = field_or<double>(rs, "factor", 1.0, rw);
+    c.rope_scaling.low_freq_factor = field_or<double>(rs, "low_freq_factor", 1.0, rw);
+    c.rope_scaling.high_freq_factor = field_or<double>(rs, "high_freq_factor", 4.0, rw);
+    c.rope_scaling.original_max_position_embeddings =
+        field_or<int64_t>(rs, "original_max_position_embeddings", 0, rw);
+  }
+
+  // Sliding windows: mistral/mixtral apply sliding_window to every layer;
+  // qwen2 only with use_sliding_window (to layers >= max_window_layers);
+  // gpt_oss (and any config giving layer_types) per layer_types.
+  c.sliding_window = field_or<int64_t>(j, "sliding_window", 0, where);
+  if (c.sliding_window < 0) MESHLM_FAIL(where << ": sliding_window must be >= 0 or null");
+  if (present(j, "layer_types"))
+    c.layer_types = field<std::vector<std::string>>(j, "layer_types", where);
+  if (t == "qwen2") {
+    if (!field_or<bool>(j, "use_sliding_window", false, where)) {
+      c.sliding_window = 0;
+    } else if (c.layer_types.empty()) {
+      const int64_t first = field_or<int64_t>(j, "max_window_layers", c.num_layers, where);
+      for (int64_t l = 0; l < c.num_layers; ++l)
+        c.layer_types.push_back(l >= first ? "sliding_attention" : "full_attention");
+    }
+  }
+  if (t == "gpt_oss" && c.layer_types.empty())  // HF default: even layers slide
+    for (int64_t l = 0; l < c.num_layers; ++l)
+      c.layer_types.push_back(l % 2 == 0 ? "sliding_attention" : "full_attention");
+
+  // Biases: HF llama's attention_bias covers q, k, v and o; qwen2 always has
+  // q/k/v biases and no o bias; gpt_oss follows attention_bias (default true);
+  // mistral and mixtral have none.
+  if (t == "llama") c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
+  if (t == "qwen2") c.qkv_bias = true;
+  if (t == "gpt_oss") c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
+
+  if (t == "mixtral" || t == "gpt_oss") {
+    c.num_experts = positive(j, "num_local_experts", where);
+    if (t == "mixtral")
+      c.experts_per_token = positive(j, "num_experts_per_tok", where);
+    else if (present(j, "experts_per_token"))
+      c.experts_per_token = positive(j, "experts_per_token", where);
+    else
+      c.experts_per_token = positive(j, "num_experts_per_tok", where);
+  }
+
+  const char* dtype_key = present(j, "torch_dtype") ? "torch_dtype" : "dtype";
+  c.torch_dtype = present(j, dtype_key)
+                      ? dtype_from_hf(field<std::string>(j, dtype_key, where), where)
+                      : DType::bf16;
+  c.bos_token_id = field_or<int64_t>(j, "bos_token_id", 1, where);
+  if (present(j, "eos_token_id")) {
+    const auto& e = j.at("eos_token_id");
+    if (e.is_array())
+      c.eos_token_ids = field<std::vector<int64_t>>(j, "eos_token_id", where);
+    else
+      c.eos_token_ids = {field<int64_t>(j, "eos_token_id", where)};
+  } else {
+    c.eos_token_ids = {2};
+  }
+  check_consistent(c, where);
+  return c;
+}
+
+ModelConfig ModelConfig::from_llama2c_header(const int32_t h[7], const std::string& name) {
+  static const char* const fields[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
+                                        "n_kv_heads", "vocab_size", "seq_len"};
+  const std::string where = "llama2.c header" + (name.empty() ? "" : " of '" + name + "'");
+  for (int i = 0; i < 7; ++i)
+    if (i != 5 && h[i] < 1)
+      MESHLM_FAIL(where << ": " << fields[i] << " is " << h[i] << " (expected >= 1)");
+  if (h[5] == 0) MESHLM_FAIL(where << ": vocab_size is 0");
+  ModelConfig c;
+  c.name = name;
+  c.model_type = "llama";
+  c.hidden_size = h[0];
+  c.intermediate_size = h[1];
+  c.num_layers = h[2];
+  c.num_heads = h[3];
+  c.num_kv_heads = h[4];
+  c.vocab_size = h[5] < 0 ? -static_cast<int64_t>(h[5]) : h[5];
+  c.tie_word_embeddings = h[5] > 0;
+  c.max_position_embeddings = h[6];
+  if (c.hidden_size % c.num_heads != 0)
+    MESHLM_FAIL(where << ": dim (" << c.hidden_size << ") is not divisible by n_heads ("
+                      << c.num_heads << ")");
+  c.head_dim = c.hidden_size / c.num_heads;
+  c.rms_norm_eps = 1e-5;
+  c.rope_theta = 10000.0;
+  c.torch_dtype = DType::f32;
+  c.bos_token_id = 1;
+  c.eos_token_ids = {1};  // the reference loop stops when it samples BOS
+  check_consistent(c, where);
+  return c;
+}
+
+ModelConfig ModelConfig::load(const std::string& path_or_name) {
+  fs::path p(path_or_name);
+  if (fs::is_directory(p)) {
+    if (!fs::is_regular_file(p / "config.json"))
+      MESHLM_FAIL("model directory '" << path_or_name << "' has no config.json");
+    return from_hf_json(read_json_file((p / "config.json").string()), p.filename().string());
+  }
+  if (!fs::is_regular_file(p)) p = resolve_config("models", path_or_name);
+  if (p.extension() == ".bin") {
+    std::ifstream in(p, std::ios::binary);
+    int32_t header[7];
+    if (!in.read(reinterpret_cast<char*>(header), sizeof header))
+      MESHLM_FAIL("'" << p.string() << "' is too short for a llama2.c header (28 bytes)");
+    return from_llama2c_header(header, p.stem().string());
+  }
+  if (p.extension() == ".safetensors") {
+    const fs::path cfg = p.parent_path() / "config.json";
+    if (!fs::is_regular_file(cfg))
+      MESHLM_FAIL("no config.json beside '" << p.string() << "' (needed to size the model)");
+    return from_hf_json(read_json_file(cfg.string()), p.parent_path().filename().string());
+  }
+  // A file named config.json is named after its directory.
+  std::string name = p.stem().string();
+  if (p.filename() == "config.json" && p.has_parent_path() && !p.parent_path().filename().empty())
+    name = p.parent_path().filename().string();
+  return from_hf_json(read_json_file(p.string()), name);
+}
+
+nlohmann::json ModelConfig::to_hf_json() const {
+  nlohmann::json j;
+  j["model_type"] = model_type;
+  j["hidden_size"] = hidden_size;
+  j["intermediate_size"] = intermediate_size;
+  j["num_hidden_layers"] = num_layers;
+  j["num_attention_heads"] = num_heads;
+  j["num_key_value_heads"] = num_kv_heads;
+  j["head_dim"] = head_dim;
+  j["vocab_size"] = vocab_size;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["rms_norm_eps"] = rms_norm_eps;
+  j["rope_theta"] = rope_theta;
+  if (rope_scaling.type.empty()) {
+    j["rope_scaling"] = nullptr;
+  } else {
+    j["rope_scaling"] = {
+        {"rope_type", rope_scaling.type},
+        {"factor", rope_scaling.factor},
+        {"low_freq_factor", rope_scaling.low_freq_factor},
+        {"high_freq_factor", rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", rope_scaling.original_max_position_embeddings}};
+  }
+  if (sliding_window > 0)
+    j["sliding_window"] = sliding_window;
+  else
+    j["sliding_window"] = nullptr;
+  if (model_type == "qwen2") j["use_sliding_window"] = sliding_window > 0;
+  if (!layer_types.empty()) j["layer_types"] = layer_types;
+  if (model_type == "llama" || model_type == "gpt_oss") j["attention_bias"] = qkv_bias;
+  if (model_type == "mixtral") j["num_experts_per_tok"] = experts_per_token;
+  if (model_type == "gpt_oss") j["experts_per_token"] = experts_per_token;
+  if (is_moe()) j["num_local_experts"] = num_experts;
+  j["torch_dtype"] = dtype_to_hf(torch_dtype);
+  j["bos_token_id"] = bos_token_id;
+  if (eos_token_ids.size() == 1)
+    j["eos_token_id"] = eos_token_ids[0];
+  else
+    j["eos_token_id"] = eos_token_ids;
+  return j;
+}
+
+bool ModelConfig::layer_is_sliding(int64_t layer) const {
+  if (sliding_window <= 0) return false;
+  if (layer_types.empty()) return true;
+  MESHLM_CHECK(layer >= 0 && layer < static_cast<int64_t>(layer_types.size()),
+               "layer " << layer << " outside 0.." << layer_types.size() - 1);
+  return layer_types[static_cast<size_t>(layer)] == "sliding_attention";
+}
+
+int64_t ModelConfig::kv_positions(int64_t layer, int64_t seq_len) const {
+  return layer_is_sliding(layer) ? std::min(seq_len, sliding_window) : seq_len;
+}
+
+std::vector<TensorInfo> tensor_inventory(const ModelConfig& c) {
+  const int64_t D = c.hidden_size, I = c.intermediate_size, H = c.num_heads, K = c.num_kv_heads;
+  const int64_t hd = c.head_dim, V = c.vocab_size, E = c.num_experts;
+  std::vector<TensorInfo> out;
+  out.push_back({"model.embed_tokens.weight", {V, D}});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    const std::string a = p + "self_attn.";
+    out.push_back({p + "input_layernorm.weight", {D}});
+    out.push_back({a + "q_proj.weight", {H * hd, D}});
+    if (c.qkv_bias) out.push_back({a + "q_proj.bias", {H * hd}});
+    out.push_back({a + "k_proj.weight", {K * hd, D}});
+    if (c.qkv_bias) out.push_back({a + "k_proj.bias", {K * hd}});
+    out.push_back({a + "v_proj.weight", {K * hd, D}});
+    if (c.qkv_bias) out.push_back({a + "v_proj.bias", {K * hd}});
+    out.push_back({a + "o_proj.weight", {D, H * hd}});
+    if (c.o_bias) out.push_back({a + "o_proj.bias", {D}});
+    if (c.model_type == "gpt_oss") out.push_back({a + "sinks", {H}});
+    out.push_back({p + "post_attention_layernorm.weight", {D}});
+    if (c.model_type == "mixtral") {
+      const std::string m = p + "block_sparse_moe.";
+      out.push_back({m + "gate.weight", {E, D}});
+      for (int64_t e = 0; e < E; ++e) {
+        const std::string x = m + "experts." + std::to_string(e) + ".";
+        out.push_back({x + "w1.weight", {I, D}});
+        out.push_back({x + "w2.weight", {D, I}});
+        out.push_back({x + "w3.weight", {I, D}});
+      }
+    } else if (c.model_type == "gpt_oss") {
+      const std::string m = p + "mlp.";
+      out.push_back({m + "router.weight", {E, D}});
+      out.push_back({m + "router.bias", {E}});
+      out.push_back({m + "experts.gate_up_proj", {E, D, 2 * I}});
+      out.push_back({m + "experts.gate_up_proj_bias", {E, 2 * I}});
+      out.push_back({m + "experts.down_proj", {E, I, D}});
+      out.push_back({m + "experts.down_proj_bias", {E, D}});
+    } else {
+      out.push_back({p + "mlp.gate_proj.weight", {I, D}});
+      out.push_back({p + "mlp.up_proj.weight", {I, D}});
+      out.push_back({p + "mlp.down_proj.weight", {D, I}});
+    }
+  }
+  out.push_back({"model.norm.weight", {D}});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, D}});
+  return out;
+}
+
+uint64_t parameter_count(const ModelConfig& config) {
+  uint64_t n = 0;
+  for (auto& t : tensor_inventory(config)) n += static_cast<uint64_t>(num_elements(t.shape));
+  return n;
+}
+
+}  // namespace meshlm

@@ -21,8 +21,8 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string name;        // file stem or given name
-  std::string model_type;  // llama, mistral, qwen2, mixtral, gpt_oss
+  std::string name;               // file stem or given name
+  std::string model_type;         // llama, mistral, qwen2, mixtral, gpt_oss
   int64_t hidden_size = 0;        // D
   int64_t intermediate_size = 0;  // I (per expert for MoE)
   int64_t num_layers = 0;         // L
@@ -35,15 +35,16 @@ struct ModelConfig {
   double rms_norm_eps = 1e-5;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
-  int64_t sliding_window = 0;      // 0 = none
-  bool qkv_bias = false;           // qwen2 (and attention_bias)
-  bool o_bias = false;             // gpt_oss (attention_bias)
-  int64_t num_experts = 0;         // 0 = dense
+  int64_t sliding_window = 0;  // 0 = none
+  bool qkv_bias = false;       // qwen2 (and attention_bias)
+  bool o_bias = false;         // gpt_oss (attention_bias)
+  int64_t num_experts = 0;     // 0 = dense
   int64_t experts_per_token = 0;
   std::vector<std::string> layer_types;  // gpt_oss: sliding_attention / full_attention
   DType torch_dtype = DType::bf16;
   int64_t bos_token_id = 1;
-  std::vector<int64_t> eos_token_ids;  // stop tokens (llama2.c checkpoints: {1}, as the reference loop)
+  // Stop tokens (llama2.c checkpoints: {1}, as the reference loop).
+  std::vector<int64_t> eos_token_ids;
 
   // Throws naming the supported model types when model_type is unknown, and
   // naming the field when one is missing or inconsistent (e.g. H % K != 0).

@@ -11,5 +11,7 @@ using Command = std::function<int()>;
 
 // mesh-run info: the mesh, every rank's coordinates and its device.
 Command add_info_command(CLI::App& app);
+// mesh-run generate: sharded generation (model/cli/generate_command.cpp).
+Command add_generate_command(CLI::App& app);
 
 }  // namespace meshlm::cli

@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"mesh-run: run on a dp x mp mesh of MPI ranks acting as devices"};
   app.require_subcommand(1);
   std::vector<std::pair<CLI::App*, meshlm::cli::Command>> commands;
-  for (auto adder : {meshlm::cli::add_info_command}) {
+  for (auto adder : {meshlm::cli::add_info_command, meshlm::cli::add_generate_command}) {
     auto run = adder(app);
     commands.emplace_back(app.get_subcommands({}).back(), std::move(run));
   }

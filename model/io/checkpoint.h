@@ -46,4 +46,8 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path);
 // read, so every mesh sees the same model.
 std::unique_ptr<Checkpoint> synthetic_checkpoint(const ModelConfig& config, uint64_t seed);
 
+// The whole tensor `name` as fp32 (for small tensors, tests and tools; the
+// runtime reads blocks).
+std::vector<float> read_tensor_f32(const Checkpoint& checkpoint, const std::string& name);
+
 }  // namespace meshlm

@@ -1,38 +1,166 @@
-// linear(): dispatch on the weight dtype (see linear.h).
+// linear(): blocking and dispatch over the dot-product tile kernel
+// (linear_tile.h). One code path for every n, so a row's result never
+// depends on the batch it is computed in.
 #include "model/ops/linear.h"
 
-#include <cblas.h>
-
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "model/ops/linear_tile.h"
 #include "sharding/error.h"
 
 namespace meshlm {
+namespace {
+
+using ops_detail::Epilogue;
+
+constexpr int kMaxR = 8;  // weight rows per tile
+constexpr int kMaxN = 8;  // input rows per tile
+
+using ops_detail::kLanes;
+
+template <class WT>
+using TileFn = void (*)(const WT*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
+                        float*, int64_t, const Epilogue&);
+
+// table[R - 1][N - 1] = dot_tile<WT, R, N>.
+template <class WT, size_t... Rs, size_t... Ns>
+constexpr auto make_table(std::index_sequence<Rs...>, std::index_sequence<Ns...> ns) {
+  auto row = []<size_t R>(std::integral_constant<size_t, R>, auto nseq) {
+    return [&]<size_t... N2>(std::index_sequence<N2...>) {
+      return std::array<TileFn<WT>, sizeof...(N2)>{
+          &ops_detail::dot_tile<WT, static_cast<int>(R + 1), static_cast<int>(N2 + 1)>...};
+    }
+    (nseq);
+  };
+  return std::array<std::array<TileFn<WT>, sizeof...(Ns)>, sizeof...(Rs)>{
+      row(std::integral_constant<size_t, Rs>{}, ns)...};
+}
+
+template <class WT>
+const auto& tile_table() {
+  static constexpr auto table =
+      make_table<WT>(std::make_index_sequence<kMaxR>{}, std::make_index_sequence<kMaxN>{});
+  return table;
+}
+
+// Tile shape for a panel of `np` input rows: N input rows x R weight rows,
+// with R * N accumulators + R weight vectors + 1 input vector <= 32 zmm.
+struct TileShape {
+  int r, n;
+};
+TileShape tile_shape(int64_t np) {
+  static constexpr TileShape by_n[kMaxN + 1] = {{8, 1}, {8, 1}, {8, 2}, {6, 3}, {6, 4},
+                                                {5, 5}, {4, 6}, {3, 7}, {3, 8}};
+  if (np <= kMaxN) return by_n[np];
+  return {4, 6};
+}
+
+// Input rows per panel: the packed panel of x stays in L2 while weights stream.
+int64_t panel_rows(int64_t cols, int n_tile) {
+  constexpr int64_t kPanelBytes = 768 * 1024;
+  int64_t rows = kPanelBytes / std::max<int64_t>(1, cols * 4);
+  return std::clamp<int64_t>(rows / n_tile * n_tile, n_tile, 192);
+}
+
+// A 64-byte aligned scratch buffer that only grows (no allocation once warm).
+class Scratch {
+ public:
+  float* get(size_t count) {
+    if (count > size_) {
+      buf_.reset(static_cast<float*>(std::aligned_alloc(64, (count * 4 + 63) / 64 * 64)));
+      MESHLM_CHECK(buf_ != nullptr, "linear: scratch allocation of " << count * 4 << " B failed");
+      size_ = count;
+    }
+    return buf_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> buf_;
+  size_t size_ = 0;
+};
+
+// Packs `nr` rows of `src` (row stride `ld`, `cols` long) chunk-interleaved:
+// dst[(c * nr + r) * 16 + l] = widen(src[r * ld + c * 16 + l]), zero-padded.
+template <class T>
+void pack_rows(const T* src, int64_t ld, int nr, int64_t cols, float* dst) {
+  const int64_t chunks = (cols + kLanes - 1) / kLanes;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t k0 = c * kLanes;
+    const int64_t len = std::min<int64_t>(kLanes, cols - k0);
+    for (int r = 0; r < nr; ++r) {
+      float* d = dst + (c * nr + r) * kLanes;
+      const T* s = src + r * ld + k0;
+      for (int64_t l = 0; l < len; ++l) d[l] = ops_detail::widen(s[l]);
+      for (int64_t l = len; l < kLanes; ++l) d[l] = 0.f;
+    }
+  }
+}
+
+template <class WT>
+void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
+               const float* bias, bool accumulate) {
+  const auto& table = tile_table<WT>();
+  const auto& table_f32 = tile_table<float>();
+  const TileShape shape = tile_shape(n);
+  const int64_t chunks = (cols + kLanes - 1) / kLanes;
+  const int64_t panel = n <= kMaxN ? n : panel_rows(cols, shape.n);
+  // x panel [blocks of shape.n rows][chunks][rows of the block][16]: each
+  // tile reads its inputs as one contiguous stream.
+  thread_local Scratch x_scratch, w_scratch;
+  float* xp = x_scratch.get(static_cast<size_t>(panel * chunks * kLanes));
+  for (int64_t p0 = 0; p0 < n; p0 += panel) {
+    const int64_t np = std::min(panel, n - p0);
+    for (int64_t i0 = 0; i0 < np; i0 += shape.n) {
+      const int nn = static_cast<int>(std::min<int64_t>(shape.n, np - i0));
+      pack_rows(x + (p0 + i0) * cols, cols, nn, cols, xp + i0 * chunks * kLanes);
+    }
+    // Weights used by one input tile stream straight from memory; weights
+    // reused by several are widened and packed once per tile of rows.
+    const bool pack_w = np > shape.n;
+    float* wp = pack_w ? w_scratch.get(static_cast<size_t>(shape.r * chunks * kLanes)) : nullptr;
+    for (int64_t r0 = 0; r0 < rows; r0 += shape.r) {
+      const int rr = static_cast<int>(std::min<int64_t>(shape.r, rows - r0));
+      const WT* wb = w + r0 * cols;
+      const Epilogue ep{bias ? bias + r0 : nullptr, accumulate};
+      if (pack_w) pack_rows(wb, cols, rr, cols, wp);
+      for (int64_t i0 = 0; i0 < np; i0 += shape.n) {
+        const int nn = static_cast<int>(std::min<int64_t>(shape.n, np - i0));
+        const float* xb = xp + i0 * chunks * kLanes;
+        float* yb = y + (p0 + i0) * rows + r0;
+        if (pack_w)
+          table_f32[rr - 1][nn - 1](wp, kLanes, rr * kLanes, xb, kLanes, nn * kLanes, cols, yb,
+                                    rows, ep);
+        else
+          table[rr - 1][nn - 1](wb, cols, kLanes, xb, kLanes, nn * kLanes, cols, yb, rows, ep);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
             bool accumulate) {
   MESHLM_CHECK(w.dtype == DType::f32 || w.dtype == DType::bf16,
-               "linear: weight dtype must be f32 or bf16");
-  if (n <= 0 || w.rows <= 0) return;
-  const int64_t rows = w.rows, cols = w.cols;
-  std::vector<float> wf;
-  const float* wp = static_cast<const float*>(w.data);
-  if (w.dtype == DType::bf16) {
-    wf.resize(static_cast<size_t>(rows * cols));
-    const bf16* src = static_cast<const bf16*>(w.data);
-    for (int64_t i = 0; i < rows * cols; ++i) wf[i] = bf16_to_float(src[i]);
-    wp = wf.data();
-  }
-  if (!accumulate) {
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < rows; ++r) y[i * rows + r] = bias ? bias[r] : 0.f;
-  } else if (bias) {
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t r = 0; r < rows; ++r) y[i * rows + r] += bias[r];
-  }
-  if (cols == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, cols, 1.f, x, cols, wp, cols, 1.f,
-              y, rows);
+               "linear: weight dtype " << dtype_name(w.dtype) << " is not supported (f32, bf16)");
+  MESHLM_CHECK(n >= 0 && w.rows >= 0 && w.cols >= 0,
+               "linear: negative size n=" << n << " rows=" << w.rows << " cols=" << w.cols);
+  if (n == 0 || w.rows == 0) return;
+  MESHLM_CHECK(y != nullptr, "linear: null output");
+  MESHLM_CHECK(w.cols == 0 || (x != nullptr && w.data != nullptr), "linear: null input or weight");
+  if (w.dtype == DType::f32)
+    run_tiles(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
+  else
+    run_tiles(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
 }
 
 }  // namespace meshlm

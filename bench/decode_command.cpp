@@ -1,0 +1,96 @@
+// mesh-bench decode: time one decode step of a synthetic model (default
+// TinyLlama-1.1B's shape) on a dp x mp mesh, for each weight dtype and batch:
+// tokens/s, time per token, and the weight-streaming bandwidth it achieves
+// next to the memory-read bandwidth the same tool measures on every rank.
+//   mpirun -n 2 mesh-bench decode --mesh 1x2 --batch 1,8 --json decode.json
+#include <mpi.h>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "bench/commands.h"
+#include "bench/model_bench.h"
+
+namespace meshlm::bench {
+namespace {
+
+int run(const ModelBenchOptions& o) {
+  ModelBench b = setup_model_bench(o, "decode", o.prompt_len + o.warmup + o.iters);
+  const int64_t dp = b.mesh->abstract().axis_size("dp");
+  print0(
+      "# step = slowest rank's median of %d decode steps (%d warm-up, after a %lld-token "
+      "prompt per sequence); tok/s = batch / step; weight GB/s = bytes read in full per step "
+      "and rank / step\n",
+      o.iters, o.warmup, static_cast<long long>(o.prompt_len));
+  nlohmann::json results = nlohmann::json::array();
+  for (DType dtype : b.dtypes) {
+    LoadedModel m = load_model(b, dtype);
+    Engine& engine = *m.engine;
+    print0("# %5s %5s | %10s %10s %12s | %10s %8s\n", "dtype", "batch", "step(ms)", "tok/s",
+           "ms/token", "GB/s/rank", "of membw");
+    for (int64_t batch : b.batches) {
+      const int64_t local = batch / dp;
+      std::vector<int32_t> slots(static_cast<size_t>(local)), tokens(slots.size());
+      std::vector<std::vector<int32_t>> prompts;
+      std::vector<SlotTokens> prefill;
+      for (int64_t i = 0; i < local; ++i) {
+        slots[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+        prompts.push_back(bench_prompt(b.config, static_cast<int32_t>(i), o.prompt_len));
+      }
+      for (int64_t i = 0; i < local; ++i)
+        prefill.push_back({static_cast<int32_t>(i), prompts[static_cast<size_t>(i)]});
+      engine.reset_all();
+      engine.prefill(prefill);
+      int step = 0;
+      auto decode = [&] {
+        for (size_t i = 0; i < tokens.size(); ++i)
+          tokens[i] = 3 + static_cast<int32_t>((step * 7919 + static_cast<int>(i) * 31) %
+                                               (b.config.vocab_size - 3));
+        engine.decode_step(slots, tokens);
+        ++step;
+      };
+      const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, {decode});
+      const RankSpread t = spread_over_ranks(MPI_COMM_WORLD, median(times[0]));
+      const double step_s = t.max;
+      const double gbps = static_cast<double>(m.streamed_bytes) / step_s / 1e9;
+      const double frac = b.membw_Bps > 0 ? gbps * 1e9 / b.membw_Bps : 0;
+      print0("  %5s %5lld | %10.2f %10.2f %12.2f | %10.2f %7.1f%%\n", dtype_name(dtype),
+             static_cast<long long>(batch), step_s * 1e3, static_cast<double>(batch) / step_s,
+             step_s * 1e3, gbps, frac * 100);
+      nlohmann::json r = {
+          {"dtype", dtype_name(dtype)},
+          {"batch", batch},
+          {"batch_per_replica", local},
+          {"context_tokens", o.prompt_len},
+          {"step_ms", {{"avg", t.avg * 1e3}, {"min", t.min * 1e3}, {"max", t.max * 1e3}}},
+          {"tokens_per_s", static_cast<double>(batch) / step_s},
+          {"time_per_token_ms", step_s * 1e3},
+          {"weight_streaming_GBps", gbps},
+          {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
+          {"model", model_json(b, m, dtype)}};
+      if (b.membw_Bps > 0) {
+        r["membw_GBps"] = b.membw_Bps / 1e9;
+        r["bandwidth_fraction"] = frac;
+      }
+      results.push_back(r);
+    }
+  }
+  write_model_bench_json(b, "decode", results);
+  return 0;
+}
+
+}  // namespace
+
+Command add_decode_command(CLI::App& app) {
+  auto o = std::make_shared<ModelBenchOptions>();
+  auto* sub = app.add_subcommand(
+      "decode", "Time decode steps of a synthetic model (tokens/s, weight-streaming bandwidth)");
+  add_model_bench_options(sub, *o);
+  sub->add_option("--context", o->prompt_len, "Prompt tokens per sequence before timing")
+      ->capture_default_str();
+  return [o] { return run(*o); };
+}
+
+}  // namespace meshlm::bench

@@ -1,0 +1,96 @@
+// all_reduce (sum): recursive doubling for small messages, ring
+// reduce-scatter + ring all-gather for large ones. Both form each element's
+// sum once per rank pair / chunk in a fixed order, in fp32, so every rank ends
+// with the same bits (DESIGN.md §7).
+#include <mpi.h>
+
+#include <bit>
+#include <cstring>
+
+#include "collectives/collectives.h"
+#include "collectives/detail.h"
+
+namespace meshlm {
+namespace {
+
+// auto: recursive doubling up to this many bytes, the ring above (measured
+// with mesh-bench collectives on 2 ranks; see bench/README.md).
+constexpr size_t kRingThreshold = 32 * 1024;
+
+// Recursive doubling in fp32. Ranks beyond the largest power of two first
+// hand their data to rank r - pof2 and get the result back at the end. At
+// each doubling step both partners compute (lower block's partial) + (upper
+// block's partial), the same operation in the same order, so they agree
+// bit for bit.
+void recursive_doubling(const AxisGroup& g, const void* send, void* recv, size_t n, DType dtype) {
+  const int p = g.size, r = g.rank;
+  const size_t es = static_cast<size_t>(dtype_bits(dtype) / 8), bytes = n * sizeof(float);
+  const MPI_Comm comm = g.comm;
+  constexpr int tag = detail::kTagAllReduce;
+  // work: [n] fp32 partial (recv itself for fp32); tmp: [n] fp32 from the partner.
+  float* work = dtype == DType::f32 ? static_cast<float*>(recv)
+                                    : static_cast<float*>(detail::scratch(0, bytes));
+  float* tmp = static_cast<float*>(detail::scratch(1, bytes));
+  detail::convert(work, DType::f32, send, dtype, n);
+
+  const int pof2 = static_cast<int>(std::bit_floor(static_cast<unsigned>(p)));
+  const int rem = p - pof2;
+  if (r >= pof2) {
+    detail::send(work, bytes, r - pof2, comm, tag);
+    detail::recv(recv, n * es, r - pof2, comm, tag);
+    return;
+  }
+  if (r < rem) {
+    detail::recv(tmp, bytes, r + pof2, comm, tag);
+    detail::add(work, DType::f32, work, DType::f32, tmp, DType::f32, n);
+  }
+  for (int mask = 1; mask < pof2; mask <<= 1) {
+    const int partner = r ^ mask;
+    detail::sendrecv(work, bytes, partner, tmp, bytes, partner, comm, tag);
+    if (r < partner)
+      detail::add(work, DType::f32, work, DType::f32, tmp, DType::f32, n);
+    else
+      detail::add(work, DType::f32, tmp, DType::f32, work, DType::f32, n);
+  }
+  detail::convert(recv, dtype, work, DType::f32, n);
+  if (r < rem) detail::send(recv, n * es, r + pof2, comm, tag);
+}
+
+}  // namespace
+
+void all_reduce(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
+                CollectiveImpl impl) {
+  constexpr const char* op = "all_reduce";
+  detail::check_group(op, g);
+  const size_t es = detail::element_size(op, g, dtype, /*reduction=*/true);
+  detail::check_count(op, g, count, es, 1);
+  detail::check_buffer(op, g, "send", send, count);
+  detail::check_buffer(op, g, "recv", recv, count);
+  detail::check_overlap(op, g, send, count * es, recv, count * es, recv);
+  detail::StatsScope stats(op, impl, count * es);
+  if (count == 0) return;
+
+  if (impl == CollectiveImpl::mpi) {
+    detail::check_mpi_count(op, g, count);
+    MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, static_cast<int>(count),
+                  detail::mpi_type(dtype), detail::mpi_sum_op(dtype), g.comm);
+    return;
+  }
+  if (g.size == 1) {
+    if (send != recv) std::memcpy(recv, send, count * es);
+    return;
+  }
+  const bool latency = impl == CollectiveImpl::meshlm_latency ||
+                       (impl == CollectiveImpl::meshlm &&
+                        (count * es <= kRingThreshold || count < static_cast<size_t>(g.size)));
+  if (latency) {
+    recursive_doubling(g, send, recv, count, dtype);
+    return;
+  }
+  const detail::Chunks chunks{count, g.size};
+  char* own = static_cast<char*>(recv) + chunks.offset(g.rank) * es;
+  detail::ring_reduce_scatter(g, send, own, chunks, dtype);
+  detail::ring_all_gather(g, recv, chunks, es);
+}
+
+}  // namespace meshlm

@@ -1,0 +1,284 @@
+// mesh-run generate: sharded generation on a dp x mp mesh of ranks.
+//   mpirun -n 4 mesh-run generate --model stories260K.bin --mesh 2x2
+//       --prompt-ids 1 --prompt-ids 1,300,400 --max-new-tokens 64 --json out.json
+// Every rank parses the same arguments and validates everything before the
+// first collective (all_agree), so a bad input ends every rank together.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <regex>
+
+#include "collectives/stats.h"
+#include "mesh/device_choice.h"
+#include "mesh/device_memory.h"
+#include "mesh/device_mesh.h"
+#include "mesh/mpi_session.h"
+#include "model/cli/commands.h"
+#include "model/cli/generate_report.h"
+#include "model/engine.h"
+#include "model/gather_values.h"
+#include "model/generate.h"
+#include "model/io/checkpoint.h"
+#include "model/io/tokenizer.h"
+#include "planner/planner.h"
+#include "sharding/units.h"
+
+namespace meshlm::cli {
+
+namespace {
+
+struct Options {
+  std::string model, plan, mesh, tokenizer, prompts_file, json, stop_ids;
+  std::vector<std::string> prompts, prompt_ids;
+  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = 0, top_k = 0;
+  float temperature = 0.0f, top_p = 1.0f;
+  uint64_t seed = 0, synthetic_seed = 1;
+  bool synthetic = false;
+  std::string dtype = "fp32", kv_dtype = "fp32", device, device_memory;
+};
+
+bool looks_like_ids(const std::string& s) {
+  static const std::regex ids(R"(\s*\d+(\s*,\s*\d+)*\s*)");
+  return std::regex_match(s, ids);
+}
+
+std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
+  if (!looks_like_ids(s))
+    MESHLM_FAIL(what << " '" << s << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
+  std::vector<int32_t> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    const long long v = std::stoll(part);
+    if (v > INT32_MAX) MESHLM_FAIL(what << ": token id " << v << " is too large");
+    out.push_back(static_cast<int32_t>(v));
+  }
+  return out;
+}
+
+// Prompts in order: --prompt texts, --prompt-ids, then --prompts-file lines.
+std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer* tok) {
+  std::vector<std::vector<int32_t>> out;
+  auto text = [&](const std::string& t, const std::string& where) {
+    if (!tok) MESHLM_FAIL(where << " is text: it needs --tokenizer FILE (or give token ids)");
+    out.push_back(tok->encode(t, /*bos=*/true));
+  };
+  for (auto& p : o.prompts) text(p, "--prompt");
+  for (auto& p : o.prompt_ids) out.push_back(parse_ids(p, "--prompt-ids"));
+  if (!o.prompts_file.empty()) {
+    std::ifstream in(o.prompts_file);
+    if (!in) MESHLM_FAIL("cannot open prompts file '" << o.prompts_file << "'");
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      const std::string where = o.prompts_file + ":" + std::to_string(n);
+      if (looks_like_ids(line))
+        out.push_back(parse_ids(line, where));
+      else
+        text(line, where);
+    }
+  }
+  return out;
+}
+
+// "\rloading weights  42% (1.2 GiB of 2.9 GiB)" on rank 0's stderr for big models.
+LoadProgressFn progress_printer(int rank) {
+  if (rank != 0 || !isatty(fileno(stderr))) return {};
+  auto last = std::make_shared<int>(-1);
+  return [last](const LoadProgress& p) {
+    if (p.bytes_total < (uint64_t{64} << 20)) return;
+    const int pct = static_cast<int>(100 * p.bytes_done / std::max<uint64_t>(p.bytes_total, 1));
+    if (pct == *last) return;
+    *last = pct;
+    std::fprintf(stderr, "\rloading weights %3d%% (%s of %s)%s", pct,
+                 format_bytes(static_cast<double>(p.bytes_done)).c_str(),
+                 format_bytes(static_cast<double>(p.bytes_total)).c_str(), pct == 100 ? "\n" : "");
+  };
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int run(const Options& o) {
+  int world = 1, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+
+  // 1. The mesh: from the plan, or --mesh (default 1 x world size).
+  std::optional<Plan> plan;
+  AbstractMesh abstract;
+  DeviceChoice device;
+  all_agree(MPI_COMM_WORLD, [&] {
+    device = choose_device(o.device, o.device_memory);
+    if (!o.plan.empty()) {
+      if (!o.mesh.empty()) MESHLM_FAIL("give either --plan or --mesh, not both");
+      plan = Plan::load(o.plan);
+      abstract = plan->mesh;
+      if (abstract.size() != world)
+        MESHLM_FAIL("plan '" << o.plan << "' is for mesh " << abstract.shape_string() << " ("
+                             << abstract.size() << " devices), but the job has " << world
+                             << " rank(s): run it with mpirun -n " << abstract.size());
+    } else {
+      abstract = AbstractMesh::parse(o.mesh.empty() ? "1x" + std::to_string(world) : o.mesh);
+      if (abstract.size() != world)
+        MESHLM_FAIL("mesh " << abstract.shape_string() << " needs " << abstract.size()
+                            << " ranks, but the job has " << world << " (run mpirun -n "
+                            << abstract.size() << " or choose a mesh whose sizes multiply to "
+                            << world << ")");
+    }
+  });
+  DeviceMesh mesh(MPI_COMM_WORLD, abstract);
+  DeviceMemory memory(device.capacity, mesh.rank(), device.spec.name);
+
+  // 2. Model, tokenizer, prompts and plan: everything checked before any collective.
+  std::unique_ptr<Checkpoint> ckpt;
+  std::optional<Tokenizer> tokenizer;
+  std::vector<std::vector<int32_t>> prompts;
+  GenerateOptions gen;
+  all_agree(mesh.comm(), [&] {
+    if (o.synthetic)
+      ckpt = synthetic_checkpoint(ModelConfig::load(o.model), o.synthetic_seed);
+    else
+      ckpt = open_checkpoint(o.model);
+    const ModelConfig& config = ckpt->config();
+    if (!o.tokenizer.empty()) tokenizer = Tokenizer::load(o.tokenizer, config.vocab_size);
+    prompts = read_prompts(o, tokenizer ? &*tokenizer : nullptr);
+    if (prompts.empty())
+      MESHLM_FAIL("no prompt given (use --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file)");
+    if (!plan) {
+      PlanRequest req;
+      req.weight_dtype = parse_dtype(o.dtype);
+      req.kv_dtype = parse_dtype(o.kv_dtype);
+      req.seq_len = o.seq_len > 0 ? o.seq_len : config.max_position_embeddings;
+      const int64_t dp = abstract.axis_size("dp"), n = static_cast<int64_t>(prompts.size());
+      req.batch = o.batch > 0 ? o.batch : (n + dp - 1) / dp * dp;
+      req.prefill_chunk = o.prefill_chunk;
+      req.device = device.spec;
+      req.device_memory = device.capacity;
+      plan = plan_for_mesh(config, abstract, req);
+    }
+    const ShardLayout layout = ShardLayout::make(config, *plan, mesh.coords());
+    gen.max_new_tokens = o.max_new_tokens;
+    gen.sampling = SamplingParams{o.temperature, o.top_k, o.top_p};
+    gen.seed = o.seed;
+    if (o.stop_ids == "none") {
+    } else if (!o.stop_ids.empty()) {
+      gen.stop_ids = parse_ids(o.stop_ids, "--stop-ids");
+    } else {
+      for (int64_t id : config.eos_token_ids) gen.stop_ids.push_back(static_cast<int32_t>(id));
+    }
+    validate_prompts(config, layout, prompts, gen);
+  });
+  const ModelConfig& config = ckpt->config();
+  if (rank == 0)
+    spdlog::info("{} on mesh {} ({}), weights {}, KV cache {}, batch {} x seq_len {}",
+                 ckpt->describe(), abstract.shape_string(), device.describe(),
+                 dtype_name(plan->weight_dtype), dtype_name(plan->kv_dtype), plan->batch,
+                 plan->seq_len);
+
+  // 3. Load this rank's shard (no collective inside: errors agreed afterwards).
+  std::unique_ptr<Engine> engine;
+  const double t0 = now_s();
+  all_agree(mesh.comm(), [&] {
+    engine = std::make_unique<Engine>(*ckpt, *plan, mesh, memory, progress_printer(rank));
+  });
+  const double load_local = now_s() - t0;
+
+  // 4. Generate (a single sequence streams as it goes).
+  const bool stream = prompts.size() == 1 && rank == 0;
+  int32_t prev = prompts[0].back();
+  TokenCallback on_token;
+  if (stream) {
+    std::printf("%s", tokenizer ? tokenizer->decode(prompts[0], -1).c_str()
+                                : ("[" + std::to_string(prompts[0].size()) + " prompt ids] ->").c_str());
+    std::fflush(stdout);
+    on_token = [&](int64_t, int32_t token) {
+      if (tokenizer)
+        std::printf("%s", std::string(tokenizer->decode(prev, token)).c_str());
+      else
+        std::printf(" %d", token);
+      prev = token;
+      std::fflush(stdout);
+    };
+  }
+  collective_stats().reset();
+  RunReport report;
+  report.result = generate(*engine, mesh, prompts, gen, on_token);
+  if (stream) std::printf("\n");
+
+  // 5. Report: figures of every rank.
+  std::vector<uint64_t> mine;
+  for (int c = 0; c < kNumMemCategories; ++c) mine.push_back(memory.peak(static_cast<MemCategory>(c)));
+  const auto peaks = all_gather_values(mesh.all(), mine);
+  const auto loads = all_gather_values(mesh.all(), std::vector<double>{load_local});
+  if (rank != 0) return 0;
+  report.model = ckpt->describe();
+  report.mesh = abstract.shape_string();
+  report.plan = &*plan;
+  for (double l : loads) report.load_s = std::max(report.load_s, l);
+  for (int r = 0; r < mesh.size(); ++r) {
+    std::map<std::string, uint64_t> m;
+    for (int c = 0; c < kNumMemCategories; ++c)
+      m[category_name(static_cast<MemCategory>(c))] = peaks[static_cast<size_t>(r * kNumMemCategories + c)];
+    report.memory.push_back(m);
+  }
+  report.tokenizer = tokenizer ? &*tokenizer : nullptr;
+  if (!stream) print_sequences(report);
+  print_summary(report);
+  (void)config;
+  if (!o.json.empty()) {
+    std::ofstream f(o.json);
+    f << report_json(report).dump(1) << "\n";
+    if (!f) MESHLM_FAIL("cannot write '" << o.json << "'");
+    std::printf("wrote %s\n", o.json.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_generate_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* sub = app.add_subcommand("generate", "Generate text with a model sharded over the mesh");
+  sub->add_option("--model", o->model,
+                  "llama2.c .bin, Hugging Face model directory, or (with --synthetic) a "
+                  "config.json / name in configs/models/")
+      ->required();
+  sub->add_option("--plan", o->plan, "Sharding plan (JSON from mesh-plan); its mesh must match the job");
+  sub->add_option("--mesh", o->mesh, "Mesh DPxMP when no plan is given (default 1 x ranks)");
+  sub->add_option("--prompt", o->prompts, "Prompt text (needs --tokenizer); repeatable");
+  sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");
+  sub->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, e.g. 1,2,3; repeatable");
+  sub->add_option("--prompts-file", o->prompts_file, "One prompt per line (text or ids)");
+  sub->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate per sequence")
+      ->capture_default_str();
+  sub->add_option("--temperature", o->temperature, "0 = greedy")->capture_default_str();
+  sub->add_option("--top-k", o->top_k, "Keep the k most probable tokens (0 = all)")
+      ->capture_default_str();
+  sub->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
+  sub->add_option("--seed", o->seed, "Sampling seed (same seed, same tokens on any mesh)")
+      ->capture_default_str();
+  sub->add_option("--stop-ids", o->stop_ids,
+                  "Stop token ids, e.g. 1,2 (default: the model's; 'none' = never stop)");
+  sub->add_flag("--synthetic", o->synthetic, "Deterministic random weights for --model's config");
+  sub->add_option("--synthetic-seed", o->synthetic_seed, "Seed of the --synthetic weights")
+      ->capture_default_str();
+  sub->add_option("--seq-len", o->seq_len, "Sequence length (default: the model's)");
+  sub->add_option("--batch", o->batch, "Global batch (default: prompts, rounded up to dp)");
+  sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (default seq-len)");
+  sub->add_option("--dtype", o->dtype, "Weight dtype: fp32 or bf16")->capture_default_str();
+  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32 or bf16")->capture_default_str();
+  sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");
+  sub->add_option("--device-memory", o->device_memory, "Device memory per rank, e.g. 64MiB");
+  sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");
+  return [o] { return run(*o); };
+}
+
+}  // namespace meshlm::cli

@@ -1,0 +1,109 @@
+#include "model/cli/generate_report.h"
+
+#include <cstdio>
+
+#include "mesh/device_memory.h"
+#include "sharding/units.h"
+
+namespace meshlm::cli {
+
+namespace {
+
+std::string ids_text(const std::vector<int32_t>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ' ';
+    s += std::to_string(ids[i]);
+  }
+  return s;
+}
+
+std::string bytes(uint64_t b) { return format_bytes(static_cast<double>(b)); }
+
+const char* const kCategories[] = {"weights", "kv_cache", "activations", "comm"};
+
+}  // namespace
+
+std::string sequence_text(const SequenceOutput& s, const Tokenizer* tok) {
+  if (!tok) return "[" + ids_text(s.prompt_ids) + "] -> " + ids_text(s.generated_ids);
+  std::vector<int32_t> all = s.prompt_ids;
+  all.insert(all.end(), s.generated_ids.begin(), s.generated_ids.end());
+  return tok->decode(all, -1);
+}
+
+void print_sequences(const RunReport& r) {
+  const auto& seqs = r.result.sequences;
+  for (size_t i = 0; i < seqs.size(); ++i)
+    std::printf("[%zu] %s  (%zu tokens, %s)\n", i, sequence_text(seqs[i], r.tokenizer).c_str(),
+                seqs[i].generated_ids.size(), finish_name(seqs[i].finish));
+}
+
+void print_summary(const RunReport& r) {
+  const GenerateTiming& t = r.result.timing;
+  std::printf("\n%s on mesh %s: %zu sequence(s)\n", r.model.c_str(), r.mesh.c_str(),
+              r.result.sequences.size());
+  std::printf("load %s | time to first token %s | prefill %.1f tok/s (%lld tokens) | decode "
+              "%.1f tok/s (%lld tokens)\n",
+              format_seconds(r.load_s).c_str(), format_seconds(t.ttft_s()).c_str(),
+              t.prefill_tok_s(), static_cast<long long>(t.prompt_tokens), t.decode_tok_s(),
+              static_cast<long long>(t.decode_tokens));
+  std::printf("peak device memory per rank, measured / planned:\n  %-6s", "rank");
+  for (const char* c : kCategories) std::printf(" %-26s", c);
+  std::printf("\n");
+  for (size_t rank = 0; rank < r.memory.size(); ++rank) {
+    std::printf("  %-6zu", rank);
+    for (const char* c : kCategories) {
+      const uint64_t got = r.memory[rank].at(c);
+      std::string cell = bytes(got);
+      if (r.plan && r.plan->predicted_bytes.count(c)) {
+        const uint64_t want = r.plan->predicted_bytes.at(c);
+        cell += " / " + bytes(want) + (got == want ? " (=)" : "");
+      }
+      std::printf(" %-26s", cell.c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("time in collectives (share of prefill + decode):\n");
+  for (size_t rank = 0; rank < t.collective_s.size(); ++rank) {
+    const double busy = t.busy_s[rank];
+    std::printf("  rank %zu: %s of %s (%.1f%%)%s%s\n", rank,
+                format_seconds(t.collective_s[rank]).c_str(), format_seconds(busy).c_str(),
+                busy > 0 ? 100.0 * t.collective_s[rank] / busy : 0.0,
+                r.collective_summaries.empty() ? "" : "  ",
+                rank < r.collective_summaries.size() ? r.collective_summaries[rank].c_str() : "");
+  }
+}
+
+nlohmann::json report_json(const RunReport& r) {
+  using nlohmann::json;
+  const GenerateTiming& t = r.result.timing;
+  json j;
+  j["model"] = r.model;
+  j["mesh"] = r.mesh;
+  j["sequences"] = json::array();
+  for (auto& s : r.result.sequences) {
+    json e = {{"prompt_ids", s.prompt_ids},
+              {"generated_ids", s.generated_ids},
+              {"finish", finish_name(s.finish)}};
+    if (r.tokenizer) {
+      e["text"] = r.tokenizer->decode(s.generated_ids, s.prompt_ids.back());
+      e["prompt"] = r.tokenizer->decode(s.prompt_ids, -1);
+    }
+    j["sequences"].push_back(e);
+  }
+  j["timing"] = {{"load_s", r.load_s},          {"ttft_s", t.ttft_s()},
+                 {"prefill_s", t.prefill_s},    {"decode_s", t.decode_s},
+                 {"prefill_tok_s", t.prefill_tok_s()}, {"decode_tok_s", t.decode_tok_s()},
+                 {"prompt_tokens", t.prompt_tokens},   {"decode_tokens", t.decode_tokens}};
+  j["memory"] = json::array();
+  for (auto& m : r.memory) j["memory"].push_back(m);
+  if (r.plan) j["predicted"] = r.plan->predicted_bytes;
+  j["collectives"] = json::array();
+  for (size_t rank = 0; rank < t.collective_s.size(); ++rank)
+    j["collectives"].push_back(
+        {{"seconds", t.collective_s[rank]},
+         {"share", t.busy_s[rank] > 0 ? t.collective_s[rank] / t.busy_s[rank] : 0.0}});
+  return j;
+}
+
+}  // namespace meshlm::cli

@@ -1,0 +1,153 @@
+// mesh-model: make random-weight models and inspect checkpoints (no MPI).
+//   mesh-model make --config tinyllama-1.1b --layers 2 --seed 1 --out /tmp/tiny
+//   mesh-model inspect /tmp/tiny/model.bin --read
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "model/io/checkpoint.h"
+#include "model/io/checkpoint_writer.h"
+#include "model/io/config_overrides.h"
+#include "sharding/error.h"
+#include "sharding/units.h"
+
+namespace {
+
+using namespace meshlm;
+
+// "\rwriting model.safetensors  42%" on stderr, once per percent.
+std::function<void(uint64_t, uint64_t)> progress_printer(const std::string& what) {
+  if (!isatty(fileno(stderr))) return nullptr;
+  auto last = std::make_shared<int>(-1);
+  return [what, last](uint64_t done, uint64_t total) {
+    const int pct = total ? static_cast<int>(100 * done / total) : 100;
+    if (pct == *last) return;
+    *last = pct;
+    std::fprintf(stderr, "\r%s %3d%%%s", what.c_str(), pct, pct == 100 ? "\n" : "");
+  };
+}
+
+int run_make(const std::string& config, const ConfigOverrides& overrides, uint64_t seed,
+             const std::string& out, const std::string& dtype, const std::string& shard_size) {
+  const ModelConfig c = load_config_with_overrides(config, overrides);
+  WriteOptions options;
+  options.dtype = parse_dtype(dtype);
+  if (!shard_size.empty()) options.max_shard_bytes = parse_bytes(shard_size);
+  options.progress = progress_printer("writing " + out);
+  spdlog::info(
+      "{}: {} layers, dim {}, hidden {}, heads {}/{} (head_dim {}), vocab {}, seq {}, {} "
+      "parameters, seed {}",
+      c.name, c.num_layers, c.hidden_size, c.intermediate_size, c.num_heads, c.num_kv_heads,
+      c.head_dim, c.vocab_size, c.max_position_embeddings, format_count(parameter_count(c)), seed);
+  const MadeModel made = make_random_model(c, seed, out, options);
+  for (const std::string& f : made.files) std::printf("wrote %s\n", f.c_str());
+  if (!made.llama2c_skipped.empty())
+    std::printf("no llama2.c form (model.bin): %s\n", made.llama2c_skipped.c_str());
+  return 0;
+}
+
+int run_inspect(const std::string& path, bool read, const std::string& read_dtype) {
+  const auto ckpt = open_checkpoint(path);
+  std::printf("%s\nconfig: %s\n", ckpt->describe().c_str(),
+              ckpt->config().to_hf_json().dump().c_str());
+  uint64_t params = 0;
+  for (const std::string& name : ckpt->tensor_names()) params += num_elements(ckpt->shape(name));
+  std::printf("%zu tensors, %s parameters\n", ckpt->tensor_names().size(),
+              format_count(params).c_str());
+  for (const std::string& name : ckpt->tensor_names())
+    std::printf("  %-52s %-16s %s\n", name.c_str(), shape_to_string(ckpt->shape(name)).c_str(),
+                dtype_name(ckpt->stored_dtype(name)));
+  if (!read) return 0;
+  // Reads every tensor in full (in blocks of rows) and reports the throughput
+  // and a checksum (the sum of all fp32 values) that must agree between formats.
+  const DType dst = parse_dtype(read_dtype);
+  const auto start = std::chrono::steady_clock::now();
+  double sum = 0, bytes = 0;
+  std::vector<uint16_t> buf;
+  auto progress = progress_printer("reading");
+  uint64_t done = 0;
+  for (const std::string& name : ckpt->tensor_names()) {
+    const Shape shape = ckpt->shape(name);
+    const int64_t rows = shape[0], row_elems = num_elements(shape) / std::max<int64_t>(rows, 1);
+    const int64_t chunk =
+        std::max<int64_t>(1, (int64_t{16} << 20) / std::max<int64_t>(1, row_elems));
+    buf.resize(static_cast<size_t>(std::min(rows, chunk) * row_elems * 2));
+    for (int64_t r = 0; r < rows; r += chunk) {
+      Shape offset(shape.size(), 0), block = shape;
+      offset[0] = r;
+      block[0] = std::min(chunk, rows - r);
+      ckpt->read_block(name, offset, block, dst, buf.data());
+      const int64_t n = block[0] * row_elems;
+      for (int64_t i = 0; i < n; ++i)
+        sum += dst == DType::f32 ? reinterpret_cast<const float*>(buf.data())[i]
+                                 : bf16_to_float(bf16{buf[i]});
+      bytes += static_cast<double>(n) * (dst == DType::f32 ? 4 : 2);
+      done += n;
+      if (progress) progress(done, params);
+    }
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("read %s as %s in %s (%s/s, including the checksum), checksum %.9g\n",
+              format_bytes(bytes).c_str(), dtype_name(dst), format_seconds(s).c_str(),
+              format_bytes(bytes / s).c_str(), sum);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mesh-model: make random-weight models, inspect checkpoints"};
+  app.require_subcommand(1);
+
+  std::string config, out, dtype = "fp32", shard_size;
+  uint64_t seed = 0;
+  meshlm::ConfigOverrides o;
+  auto* make = app.add_subcommand(
+      "make", "Write synthetic weights as config.json + safetensors (+ model.bin for llama2.c)");
+  make->add_option("--config", config,
+                   "HF config.json, a directory holding one, or a name in configs/models/")
+      ->required();
+  make->add_option("--seed", seed, "Seed of the synthetic weights")->required();
+  make->add_option("--out", out, "Output directory")->required();
+  make->add_option("--dtype", dtype, "Safetensors dtype: fp32, bf16 or fp16")
+      ->capture_default_str();
+  make->add_option("--shard-size", shard_size,
+                   "Split the safetensors into files of at most this size (e.g. 64MiB)");
+  make->add_option("--dim", o.hidden_size, "Override hidden_size");
+  make->add_option("--hidden-dim", o.intermediate_size, "Override intermediate_size");
+  make->add_option("--layers", o.num_layers, "Override num_hidden_layers");
+  make->add_option("--heads", o.num_heads, "Override num_attention_heads");
+  make->add_option("--kv-heads", o.num_kv_heads, "Override num_key_value_heads");
+  make->add_option("--head-dim", o.head_dim,
+                   "Override head_dim (default dim/heads when those change)");
+  make->add_option("--vocab", o.vocab_size, "Override vocab_size");
+  make->add_option("--seq-len", o.max_position_embeddings, "Override max_position_embeddings");
+  make->add_option("--tie-embeddings", o.tie_word_embeddings,
+                   "Override tie_word_embeddings (true/false)");
+  make->add_option("--name", o.name, "Model name (default: the config's file name)");
+
+  std::string path, read_dtype = "fp32";
+  bool read = false;
+  auto* inspect = app.add_subcommand("inspect", "Print a checkpoint's config and tensors");
+  inspect->add_option("path", path, "llama2.c .bin, HF model directory or .safetensors")
+      ->required();
+  inspect->add_flag("--read", read, "Read every tensor, report throughput and a checksum");
+  inspect->add_option("--read-dtype", read_dtype, "fp32 or bf16")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (make->parsed()) return run_make(config, o, seed, out, dtype, shard_size);
+    return run_inspect(path, read, read_dtype);
+  } catch (const meshlm::Error& e) {
+    std::fprintf(stderr, "mesh-model: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mesh-model: error: %s\n", e.what());
+    return 1;
+  }
+}

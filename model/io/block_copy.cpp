@@ -1,0 +1,111 @@
+#include "model/io/block_copy.h"
+
+#include <cstring>
+
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+#include "sharding/error.h"
+
+namespace meshlm {
+
+namespace {
+
+inline uint16_t load_u16(const std::byte* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+void bf16_to_f32(const std::byte* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = static_cast<uint32_t>(load_u16(src + 2 * i)) << 16;
+    std::memcpy(dst + i, &u, 4);
+  }
+}
+
+void f16_to_f32(const std::byte* src, float* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__F16C__) && defined(__AVX__)
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = fp16_to_float(load_u16(src + 2 * i));
+}
+
+void f32_to_bf16(const std::byte* src, uint16_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + 4 * i, 4);
+    // float_to_bf16, written branch-free so that it vectorises.
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t nan = (u >> 16) | 0x40u;
+    dst[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+  }
+}
+
+}  // namespace
+
+int64_t element_bytes(DType t) {
+  switch (t) {
+    case DType::f32:
+      return 4;
+    case DType::bf16:
+    case DType::f16:
+      return 2;
+    default:
+      MESHLM_FAIL("dtype " << dtype_name(t) << " cannot be stored in a checkpoint here");
+  }
+}
+
+void convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype,
+                      int64_t n) {
+  if (n <= 0) return;
+  if (src_dtype == dst_dtype) {
+    std::memcpy(dst, src, static_cast<size_t>(n * element_bytes(src_dtype)));
+    return;
+  }
+  if (dst_dtype == DType::f32) {
+    float* out = static_cast<float*>(dst);
+    if (src_dtype == DType::bf16) return bf16_to_f32(src, out, n);
+    if (src_dtype == DType::f16) return f16_to_f32(src, out, n);
+  } else if (dst_dtype == DType::bf16) {
+    uint16_t* out = static_cast<uint16_t*>(dst);
+    if (src_dtype == DType::f32) return f32_to_bf16(src, out, n);
+    if (src_dtype == DType::f16) {
+      // Through fp32 in chunks (f16 -> f32 is exact).
+      constexpr int64_t kChunk = 1024;
+      alignas(64) float tmp[kChunk];
+      for (int64_t i = 0; i < n; i += kChunk) {
+        const int64_t m = n - i < kChunk ? n - i : kChunk;
+        f16_to_f32(src + 2 * i, tmp, m);
+        f32_to_bf16(reinterpret_cast<const std::byte*>(tmp), out + i, m);
+      }
+      return;
+    }
+  }
+  MESHLM_FAIL("cannot convert " << dtype_name(src_dtype) << " to " << dtype_name(dst_dtype)
+                                << " (reads give fp32 or bf16 from fp32, bf16 or fp16)");
+}
+
+void check_block(const std::string& name, const Shape& shape, const Shape& offset,
+                 const Shape& block, DType dst_dtype) {
+  if (dst_dtype != DType::f32 && dst_dtype != DType::bf16)
+    MESHLM_FAIL("cannot read " << name << " as " << dtype_name(dst_dtype)
+                               << ": blocks are read as fp32 or bf16");
+  if (offset.size() != shape.size() || block.size() != shape.size())
+    MESHLM_FAIL("block of " << name << " has offset " << shape_to_string(offset) << " and extent "
+                            << shape_to_string(block) << " but the tensor has " << shape.size()
+                            << " dimensions " << shape_to_string(shape));
+  if (shape.size() > 16) MESHLM_FAIL(name << " has more than 16 dimensions");
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (offset[d] < 0 || block[d] < 0 || offset[d] + block[d] > shape[d])
+      MESHLM_FAIL("block of " << name << " at offset " << shape_to_string(offset) << " with extent "
+                              << shape_to_string(block) << " is out of range in dimension " << d
+                              << " of shape " << shape_to_string(shape));
+}
+
+}  // namespace meshlm

@@ -1,0 +1,224 @@
+#include "model/io/checkpoint_writer.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "model/io/block_copy.h"
+#include "model/io/llama2c_format.h"
+#include "model/io/safetensors_format.h"
+#include "sharding/error.h"
+
+namespace meshlm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A file written sequentially, with progress and checked errors.
+class OutFile {
+ public:
+  OutFile(const std::string& path, uint64_t total, const WriteOptions& options)
+      : path_(path), total_(total), options_(options) {
+    f_ = std::fopen(path.c_str(), "wb");
+    if (!f_) MESHLM_FAIL("cannot create " << path << ": " << std::strerror(errno));
+  }
+  ~OutFile() {
+    if (f_) std::fclose(f_);
+  }
+  void write(const void* data, size_t bytes) {
+    if (bytes && std::fwrite(data, 1, bytes, f_) != bytes)
+      MESHLM_FAIL("cannot write " << path_ << ": " << std::strerror(errno));
+    done_ += bytes;
+    if (options_.progress) options_.progress(done_, total_);
+  }
+  void close() {
+    const int rc = std::fclose(f_);
+    f_ = nullptr;
+    if (rc != 0) MESHLM_FAIL("cannot write " << path_ << ": " << std::strerror(errno));
+  }
+
+ private:
+  std::string path_;
+  uint64_t total_, done_ = 0;
+  const WriteOptions& options_;
+  FILE* f_ = nullptr;
+};
+
+// Writes tensor `name` of src to `out` as `dtype`, in chunks of rows.
+// `row_order` (optional): output row i is source row row_order[i].
+void write_tensor(const Checkpoint& src, const std::string& name, DType dtype, OutFile& out,
+                  const std::vector<int64_t>* row_order = nullptr) {
+  const Shape shape = src.shape(name);
+  const int64_t rows = shape.empty() ? 1 : shape[0];
+  const int64_t row_elems = shape.empty() ? 1 : num_elements(shape) / (rows ? rows : 1);
+  const int64_t chunk_rows =
+      row_order ? 1 : std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, row_elems));
+  std::vector<float> f32(static_cast<size_t>(std::min(rows, chunk_rows) * row_elems));
+  std::vector<uint16_t> half(dtype == DType::f32 ? 0 : f32.size());
+  for (int64_t r = 0; r < rows; r += chunk_rows) {
+    const int64_t n_rows = std::min(chunk_rows, rows - r);
+    Shape offset(shape.size(), 0), block = shape;
+    if (!shape.empty()) {
+      offset[0] = row_order ? (*row_order)[r] : r;
+      block[0] = n_rows;
+    }
+    src.read_block(name, offset, block, DType::f32, f32.data());
+    const int64_t n = n_rows * row_elems;
+    if (dtype == DType::f32) {
+      out.write(f32.data(), static_cast<size_t>(n) * 4);
+      continue;
+    }
+    if (dtype == DType::bf16)
+      convert_elements(reinterpret_cast<const std::byte*>(f32.data()), DType::f32, half.data(),
+                       DType::bf16, n);
+    else
+      for (int64_t i = 0; i < n; ++i) half[i] = float_to_fp16(f32[i]);
+    out.write(half.data(), static_cast<size_t>(n) * 2);
+  }
+}
+
+void write_json(const nlohmann::json& j, const fs::path& path) {
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  if (!f) MESHLM_FAIL("cannot write " << path.string());
+}
+
+void write_safetensors_file(const Checkpoint& src, const std::vector<std::string>& names,
+                            const fs::path& path, const WriteOptions& options) {
+  nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const std::string& name : names) {
+    const Shape shape = src.shape(name);
+    const uint64_t bytes = num_elements(shape) * element_bytes(options.dtype);
+    header[name] = {{"dtype", safetensors_dtype_name(options.dtype)},
+                    {"shape", shape},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes
+  const uint64_t n = text.size();
+  OutFile out(path.string(), 8 + n + offset, options);
+  out.write(&n, 8);
+  out.write(text.data(), n);
+  for (const std::string& name : names) write_tensor(src, name, options.dtype, out);
+  out.close();
+}
+
+}  // namespace
+
+std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, const std::string& dir,
+                                                      const WriteOptions& options) {
+  element_bytes(options.dtype);  // throws for dtypes that cannot be stored
+  fs::create_directories(dir);
+  // A previous model in dir must not shadow this one (an index wins over a single file).
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string file = entry.path().filename().string();
+    if (file == "model.safetensors" || file == "model.safetensors.index.json" ||
+        (file.starts_with("model-") && file.ends_with(".safetensors")))
+      fs::remove(entry.path());
+  }
+  std::vector<std::string> written;
+  const fs::path config_path = fs::path(dir) / "config.json";
+  write_json(src.config().to_hf_json(), config_path);
+  written.push_back(config_path.string());
+
+  // Group tensors into shards (one shard when max_shard_bytes is 0).
+  std::vector<std::vector<std::string>> shards(1);
+  uint64_t shard_bytes = 0, total = 0;
+  for (const std::string& name : src.tensor_names()) {
+    const uint64_t bytes = num_elements(src.shape(name)) * element_bytes(options.dtype);
+    if (options.max_shard_bytes && shard_bytes > 0 &&
+        shard_bytes + bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(name);
+    shard_bytes += bytes;
+    total += bytes;
+  }
+  if (!options.max_shard_bytes) {
+    const fs::path path = fs::path(dir) / "model.safetensors";
+    write_safetensors_file(src, shards[0], path, options);
+    written.push_back(path.string());
+    return written;
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}},
+                          {"weight_map", nlohmann::json::object()}};
+  for (size_t i = 0; i < shards.size(); ++i) {
+    char file[64];
+    std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    write_safetensors_file(src, shards[i], fs::path(dir) / file, options);
+    written.push_back((fs::path(dir) / file).string());
+    for (const std::string& name : shards[i]) index["weight_map"][name] = file;
+  }
+  const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
+  write_json(index, index_path);
+  written.push_back(index_path.string());
+  return written;
+}
+
+void write_llama2c_checkpoint(const Checkpoint& src, const std::string& path,
+                              const WriteOptions& options) {
+  const ModelConfig& c = src.config();
+  int32_t header[7];
+  llama2c_header(c, header);  // throws when not representable
+  const int64_t hd = c.head_dim;
+  // Inverse of llama2c_row_of_hf_row: llama2.c row -> HF row, for q and k.
+  auto hf_rows = [hd](int64_t rows) {
+    std::vector<int64_t> order(rows);
+    for (int64_t r = 0; r < rows; ++r) order[llama2c_row_of_hf_row(r, hd)] = r;
+    return order;
+  };
+  const std::vector<int64_t> q_order = hf_rows(c.num_heads * hd),
+                             k_order = hf_rows(c.num_kv_heads * hd);
+
+  OutFile out(path, llama2c_file_bytes(c), options);
+  out.write(header, sizeof header);
+  std::vector<Llama2cArray> layout = llama2c_layout(c);
+  for (size_t a = 0; a < layout.size(); ++a) {
+    const Llama2cArray& arr = layout[a];
+    if (!arr.name.empty()) {
+      const bool is_q = arr.name.find("q_proj") != std::string::npos;
+      write_tensor(src, arr.name, DType::f32, out,
+                   arr.rope_rows ? (is_q ? &q_order : &k_order) : nullptr);
+      continue;
+    }
+    // The unused RoPE tables of old llama2.c files: freq_cis_real then _imag.
+    const bool imag = a > 0 && layout[a - 1].name.empty();
+    const int64_t half = hd / 2;
+    std::vector<float> table(static_cast<size_t>(half));
+    for (int64_t pos = 0; pos < c.max_position_embeddings; ++pos) {
+      for (int64_t i = 0; i < half; ++i) {
+        const double angle = pos * std::pow(c.rope_theta, -2.0 * i / static_cast<double>(hd));
+        table[i] = static_cast<float>(imag ? std::sin(angle) : std::cos(angle));
+      }
+      out.write(table.data(), table.size() * 4);
+    }
+  }
+  out.close();
+}
+
+MadeModel make_random_model(const ModelConfig& config, uint64_t seed, const std::string& dir,
+                            const WriteOptions& options) {
+  MadeModel made;
+  const auto synthetic = synthetic_checkpoint(config, seed);
+  made.files = write_safetensors_checkpoint(*synthetic, dir, options);
+  made.llama2c_skipped = llama2c_unrepresentable_reason(config);
+  const std::string bin = (fs::path(dir) / "model.bin").string();
+  if (!made.llama2c_skipped.empty()) fs::remove(bin);  // no stale twin of another model
+  if (made.llama2c_skipped.empty()) {
+    const auto written = open_checkpoint(dir);
+    write_llama2c_checkpoint(*written, bin, options);
+    made.files.push_back(bin);
+  }
+  return made;
+}
+
+}  // namespace meshlm

@@ -1,0 +1,92 @@
+#include "model/io/llama2c_format.h"
+
+#include <limits>
+#include <sstream>
+
+#include "sharding/error.h"
+
+namespace meshlm {
+
+std::vector<Llama2cArray> llama2c_layout(const ModelConfig& c) {
+  const int64_t D = c.hidden_size, I = c.intermediate_size, L = c.num_layers;
+  const int64_t hd = c.head_dim, q = c.num_heads * hd, kv = c.num_kv_heads * hd;
+  std::vector<Llama2cArray> out;
+  auto per_layer = [&](const std::string& suffix, Shape shape, bool rope_rows = false) {
+    for (int64_t l = 0; l < L; ++l)
+      out.push_back({"model.layers." + std::to_string(l) + "." + suffix, shape, rope_rows});
+  };
+  out.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});  // token_embedding[V][D]
+  per_layer("input_layernorm.weight", {D});                         // rms_att[L][D]
+  per_layer("self_attn.q_proj.weight", {q, D}, true);               // wq[L][H*hd][D]
+  per_layer("self_attn.k_proj.weight", {kv, D}, true);              // wk[L][K*hd][D]
+  per_layer("self_attn.v_proj.weight", {kv, D});                    // wv[L][K*hd][D]
+  per_layer("self_attn.o_proj.weight", {D, q});                     // wo[L][D][H*hd]
+  per_layer("post_attention_layernorm.weight", {D});                // rms_ffn[L][D]
+  per_layer("mlp.gate_proj.weight", {I, D});                        // w1[L][I][D]
+  per_layer("mlp.down_proj.weight", {D, I});                        // w2[L][D][I]
+  per_layer("mlp.up_proj.weight", {I, D});                          // w3[L][I][D]
+  out.push_back({"model.norm.weight", {D}});                        // rms_final[D]
+  out.push_back({"", {c.max_position_embeddings, hd / 2}});         // freq_cis_real (unused)
+  out.push_back({"", {c.max_position_embeddings, hd / 2}});         // freq_cis_imag (unused)
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, D}});  // wcls[V][D]
+  return out;
+}
+
+int64_t llama2c_file_bytes(const ModelConfig& c) {
+  using i128 = __int128;
+  const i128 D = c.hidden_size, I = c.intermediate_size, L = c.num_layers, V = c.vocab_size;
+  const i128 hd = c.head_dim, q = c.num_heads * hd, kv = c.num_kv_heads * hd;
+  const i128 floats = V * D + L * (2 * D + q * D + 2 * kv * D + D * q + 3 * I * D) + D +
+                      2 * c.max_position_embeddings * (hd / 2) +
+                      (c.tie_word_embeddings ? 0 : V * D);
+  const i128 bytes = kLlama2cHeaderBytes + 4 * floats;
+  if (bytes > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(bytes);
+}
+
+void llama2c_header(const ModelConfig& c, int32_t header[7]) {
+  const std::string why = llama2c_unrepresentable_reason(c);
+  if (!why.empty()) MESHLM_FAIL("cannot write " << c.name << " as a llama2.c checkpoint: " << why);
+  header[0] = static_cast<int32_t>(c.hidden_size);
+  header[1] = static_cast<int32_t>(c.intermediate_size);
+  header[2] = static_cast<int32_t>(c.num_layers);
+  header[3] = static_cast<int32_t>(c.num_heads);
+  header[4] = static_cast<int32_t>(c.num_kv_heads);
+  header[5] = static_cast<int32_t>(c.tie_word_embeddings ? c.vocab_size : -c.vocab_size);
+  header[6] = static_cast<int32_t>(c.max_position_embeddings);
+}
+
+std::string llama2c_unrepresentable_reason(const ModelConfig& c) {
+  std::ostringstream why;
+  if (c.model_type != "llama" && c.model_type != "mistral")
+    why << "model_type " << c.model_type << " is not of the llama family";
+  else if (c.is_moe())
+    why << "it is a mixture of experts";
+  else if (c.qkv_bias || c.o_bias)
+    why << "it has attention biases";
+  else if (c.head_dim * c.num_heads != c.hidden_size)
+    why << "head_dim " << c.head_dim << " x " << c.num_heads << " heads != hidden_size "
+        << c.hidden_size;
+  else if (c.head_dim % 2 != 0)
+    why << "head_dim " << c.head_dim << " is odd";
+  else if (c.sliding_window > 0 || !c.layer_types.empty())
+    why << "it uses sliding-window attention";
+  else if (c.rope_theta != 10000.0)
+    why << "rope_theta is " << c.rope_theta << " (llama2.c implies 10000)";
+  else if (!c.rope_scaling.type.empty())
+    why << "it uses rope_scaling " << c.rope_scaling.type;
+  else if (c.rms_norm_eps != 1e-5)
+    why << "rms_norm_eps is " << c.rms_norm_eps << " (llama2.c implies 1e-5)";
+  else {
+    const int64_t limit = std::numeric_limits<int32_t>::max();
+    for (int64_t v : {c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads, c.num_kv_heads,
+                      c.vocab_size, c.max_position_embeddings})
+      if (v <= 0 || v > limit) {
+        why << "a dimension (" << v << ") does not fit the int32 header";
+        break;
+      }
+  }
+  return why.str();
+}
+
+}  // namespace meshlm

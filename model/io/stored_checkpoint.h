@@ -1,0 +1,53 @@
+// StoredCheckpoint: the part shared by file-backed checkpoints (llama2.c and
+// safetensors): a table of tensors that live in memory-mapped files, each
+// with its stored dtype, shape and (for llama2.c q/k) a row permutation, and
+// the validation of that table against the model config.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/io/checkpoint.h"
+#include "model/io/mapped_file.h"
+
+namespace meshlm {
+
+// A tensor stored row-major in a mapped file.
+struct StoredTensor {
+  const std::byte* data = nullptr;  // first element
+  DType dtype = DType::f32;         // f32, bf16 or f16
+  Shape shape;
+  const MappedFile* file = nullptr;
+  // When set: logical row r (dim 0) is stored at row (*row_map)[r].
+  std::shared_ptr<const std::vector<int64_t>> row_map;
+};
+
+class StoredCheckpoint : public Checkpoint {
+ public:
+  const ModelConfig& config() const override { return config_; }
+  std::string describe() const override { return description_; }
+  std::vector<std::string> tensor_names() const override;
+  bool has(const std::string& name) const override { return tensors_.count(name) > 0; }
+  Shape shape(const std::string& name) const override { return find(name).shape; }
+  DType stored_dtype(const std::string& name) const override { return find(name).dtype; }
+  void read_block(const std::string& name, const Shape& offset, const Shape& block, DType dst_dtype,
+                  void* dst) const override;
+
+ protected:
+  const StoredTensor& find(const std::string& name) const;
+  // Checks that every tensor of tensor_inventory(config_) is present with its
+  // exact shape and that no tensor outside the inventory belongs to the model
+  // (e.g. a layer beyond num_layers); `where` names the checkpoint in errors.
+  // Keeps only the inventory's tensors, in inventory order.
+  void validate_against_config(const std::string& where);
+
+  ModelConfig config_;
+  std::string description_;
+  std::vector<std::unique_ptr<MappedFile>> files_;
+  std::map<std::string, StoredTensor> tensors_;
+  std::vector<std::string> order_;  // inventory order
+};
+
+}  // namespace meshlm

@@ -1,0 +1,155 @@
+#include "model/io/tokenizer.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "sharding/error.h"
+
+namespace meshlm {
+
+Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
+  if (vocab_size <= 0)
+    MESHLM_FAIL("tokenizer " << path << ": vocab_size " << vocab_size << " is not positive");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) MESHLM_FAIL("cannot open tokenizer " << path << ": " << std::strerror(errno));
+  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t pos = 0;
+  auto read = [&](void* dst, size_t n, int64_t token) {
+    if (data.size() - pos < n)
+      MESHLM_FAIL("tokenizer " << path << " is too short: it ends "
+                               << (token < 0 ? std::string("in its header")
+                                             : "after " + std::to_string(token) + " of " +
+                                                   std::to_string(vocab_size) + " tokens")
+                               << " (" << data.size() << " bytes); the model's vocabulary has "
+                               << vocab_size << " tokens");
+    std::memcpy(dst, data.data() + pos, n);
+    pos += n;
+  };
+  Tokenizer t;
+  t.path_ = path;
+  read(&t.max_token_length_, 4, -1);
+  if (t.max_token_length_ <= 0 || t.max_token_length_ > (1 << 20))
+    MESHLM_FAIL("tokenizer " << path << " has a corrupt header: max_token_length "
+                             << t.max_token_length_);
+  t.pieces_.resize(static_cast<size_t>(vocab_size));
+  t.scores_.resize(static_cast<size_t>(vocab_size));
+  for (int64_t i = 0; i < vocab_size; ++i) {
+    int32_t len = 0;
+    read(&t.scores_[i], 4, i);
+    read(&len, 4, i);
+    if (len < 0 || len > t.max_token_length_)
+      MESHLM_FAIL("tokenizer " << path << " is corrupt: token " << i << " has length " << len
+                               << " (max_token_length " << t.max_token_length_ << ")");
+    t.pieces_[i].resize(static_cast<size_t>(len));
+    read(t.pieces_[i].data(), static_cast<size_t>(len), i);
+  }
+  if (pos != data.size())
+    MESHLM_FAIL("tokenizer " << path << " holds more than " << vocab_size << " tokens ("
+                             << data.size() - pos
+                             << " bytes remain): it belongs to a model with a larger vocabulary");
+  // Like the reference's bsearch over the sorted vocabulary, keep one id per piece (the first).
+  for (int64_t i = 0; i < vocab_size; ++i) t.ids_.emplace(t.pieces_[i], static_cast<int32_t>(i));
+  for (int b = 0; b < 256; ++b) t.byte_chars_[b] = static_cast<char>(b);
+  return t;
+}
+
+void Tokenizer::check_id(int32_t id) const {
+  if (id < 0 || id >= vocab_size())
+    MESHLM_FAIL("token id " << id << " is out of range for the vocabulary of " << vocab_size()
+                            << " tokens of tokenizer " << path_);
+}
+
+const std::string& Tokenizer::piece(int32_t id) const {
+  check_id(id);
+  return pieces_[id];
+}
+
+float Tokenizer::score(int32_t id) const {
+  check_id(id);
+  return scores_[id];
+}
+
+int32_t Tokenizer::lookup(std::string_view piece) const {
+  auto it = ids_.find(piece);
+  return it == ids_.end() ? -1 : it->second;
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool bos, bool eos) const {
+  std::vector<int32_t> tokens;
+  if (bos) tokens.push_back(kBos);
+  // The reference appends the piece of " " (the dummy prefix) without
+  // checking; byte fallback keeps tiny vocabularies without it well-defined.
+  auto push_piece = [&](std::string_view s) {
+    const int32_t id = lookup(s);
+    if (id >= 0) {
+      tokens.push_back(id);
+      return;
+    }
+    for (unsigned char c : s) tokens.push_back(static_cast<int32_t>(c) + 3);
+  };
+  if (!text.empty()) push_piece(" ");
+  // One piece per UTF-8 code point (a lead byte plus at most 3 continuation bytes).
+  for (size_t i = 0; i < text.size();) {
+    size_t len = 1;
+    while (i + len < text.size() && len < 4 &&
+           (static_cast<unsigned char>(text[i + len]) & 0xC0) == 0x80)
+      ++len;
+    push_piece(text.substr(i, len));
+    i += len;
+  }
+  // Greedy merging: best score wins, the leftmost among equals. merged[i] is
+  // the id of pieces i and i+1 joined (-1 when not in the vocabulary).
+  std::string buf;
+  auto pair_id = [&](size_t i) {
+    buf = pieces_[tokens[i]];
+    buf += pieces_[tokens[i + 1]];
+    return lookup(buf);
+  };
+  std::vector<int32_t> merged(tokens.size() > 1 ? tokens.size() - 1 : 0);
+  for (size_t i = 0; i < merged.size(); ++i) merged[i] = pair_id(i);
+  for (;;) {
+    float best_score = -1e10f;
+    int64_t best = -1;
+    for (size_t i = 0; i < merged.size(); ++i)
+      if (merged[i] >= 0 && scores_[merged[i]] > best_score) {
+        best_score = scores_[merged[i]];
+        best = static_cast<int64_t>(i);
+      }
+    if (best < 0) break;
+    tokens[best] = merged[best];
+    tokens.erase(tokens.begin() + best + 1);
+    merged.erase(merged.begin() + best);
+    if (best > 0) merged[best - 1] = pair_id(best - 1);
+    if (static_cast<size_t>(best) < merged.size()) merged[best] = pair_id(best);
+  }
+  if (eos) tokens.push_back(kEos);
+  return tokens;
+}
+
+std::string_view Tokenizer::decode(int32_t prev_token, int32_t token) const {
+  std::string_view p = piece(token);
+  if (prev_token == kBos && !p.empty() && p[0] == ' ') p.remove_prefix(1);
+  // "<0xXX>": a raw byte.
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+  };
+  if (p.size() == 6 && p.substr(0, 3) == "<0x" && p[5] == '>' && hex(p[3]) >= 0 && hex(p[4]) >= 0)
+    return std::string_view(&byte_chars_[hex(p[3]) * 16 + hex(p[4])], 1);
+  return p;
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, int32_t prev_token) const {
+  std::string out;
+  for (int32_t id : ids) {
+    check_id(id);
+    if (id != kBos && id != kEos) out += decode(prev_token, id);
+    prev_token = id;
+  }
+  return out;
+}
+
+}  // namespace meshlm

@@ -1,0 +1,45 @@
+// The KV cache of one device: per layer, keys and values
+// [batch_local, kv_heads_local, capacity, hd] (spec P('dp', 'mp', None, None),
+// DESIGN.md §4) in the plan's KV dtype, allocated once (category kv_cache) for
+// the plan's batch and sequence length and written in place. A sliding-window
+// layer holds only `window` positions (a ring buffer: position p at row
+// p % capacity).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "mesh/device_memory.h"
+#include "model/shard_layout.h"
+#include "planner/model_config.h"
+
+namespace meshlm {
+
+class KVCache {
+ public:
+  KVCache(DeviceMemory& memory, const ModelConfig& config, const ShardLayout& layout);
+
+  DType dtype() const { return dtype_; }
+  int64_t capacity(int64_t layer) const { return capacity_[static_cast<size_t>(layer)]; }
+  int64_t kv_heads() const { return kv_heads_; }
+  uint64_t bytes() const;
+
+  // [kv_heads, capacity, hd] of sequence slot `slot` in layer `layer`.
+  const void* keys(int64_t layer, int64_t slot) const { return at(keys_, layer, slot); }
+  const void* values(int64_t layer, int64_t slot) const { return at(values_, layer, slot); }
+
+  // Stores one token's k, v [kv_heads, hd] (fp32) at position `pos`.
+  void write(int64_t layer, int64_t slot, int64_t pos, const float* k, const float* v);
+
+ private:
+  const void* at(const std::vector<DeviceBuffer<std::byte>>& b, int64_t layer, int64_t slot) const;
+
+  DType dtype_;
+  int64_t batch_, kv_heads_, head_dim_;
+  std::vector<int64_t> capacity_;                 // [L]
+  std::vector<DeviceBuffer<std::byte>> keys_;    // [L] x [B_l, K_l, capacity, hd]
+  std::vector<DeviceBuffer<std::byte>> values_;  // [L] x [B_l, K_l, capacity, hd]
+};
+
+}  // namespace meshlm

@@ -1,0 +1,35 @@
+// Causal grouped-query attention of one query token over one sequence's KV
+// cache (the llama2.c reference's order of operations: scores q·k / sqrt(hd),
+// max-subtracted softmax, weighted sum of values in position order).
+#pragma once
+
+#include <cstdint>
+
+#include "sharding/dtype.h"
+
+namespace meshlm {
+
+// Which heads this device computes and how its KV cache is laid out.
+struct AttentionDims {
+  int64_t heads = 1;     // local query heads H_l
+  int64_t kv_heads = 1;  // local KV heads K_l
+  int64_t head_dim = 1;  // hd
+  int64_t group = 1;     // H / K of the whole model: query head g reads KV head g / group
+  int64_t q_head0 = 0;   // global index of the first local query head
+  int64_t kv_head0 = 0;  // global index of the first local KV head
+  int64_t capacity = 1;  // positions the cache holds per sequence (ring buffer when sliding)
+  int64_t window = 0;    // sliding window (0 = attend to every earlier position)
+};
+
+// softmax in place over x[n] (max-subtracted, as the reference).
+void softmax(float* x, int64_t n);
+
+// q [heads, hd] at position `pos` (RoPE applied) attends to positions
+// max(0, pos-window+1) .. pos of one sequence, whose keys/values are
+// k_cache / v_cache [kv_heads, capacity, hd] (position p at row p % capacity,
+// stored as f32 or bf16 per kv_dtype); writes out [heads, hd].
+// scores: scratch of at least min(pos+1, capacity) floats.
+void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_dtype,
+            const AttentionDims& dims, int64_t pos, float* scores, float* out);
+
+}  // namespace meshlm

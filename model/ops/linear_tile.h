@@ -1,0 +1,147 @@
+// Internal to meshlm::ops: the dot-product tile kernel behind linear().
+//
+// A tile computes R weight rows x N input rows, each output as the dot
+// product of one weight row and one input row along `cols`, in ONE fixed
+// order that does not depend on R, N or where the tile sits:
+//   - 16 fp32 lanes; lane l accumulates fma(w[k], x[k], acc[l]) for
+//     k = l, l + 16, l + 32, ... in increasing k (the last, partial chunk
+//     only touches lanes k < cols);
+//   - the 16 lanes are summed by the tree (l + l+8), then (+4), (+2), (+1);
+//   - then bias (when given) is added, then y += (accumulate) or y = .
+// So every output element is bit-identical whatever the batch size n, the
+// other rows of the batch, the tile shape or the code path (AVX-512 or the
+// portable emulation below), which is what makes batched decoding produce
+// exactly the tokens of single-sequence decoding.
+//
+// bf16 weights are widened exactly (bits << 16) before the fma, so a bf16
+// matrix gives the same bits as its fp32 widening.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__AVX512F__)
+// GCC 12 reports its own _mm512_undefined_* placeholders inside the
+// intrinsics as uninitialized (GCC bug 105593): silence that, for the header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
+
+#include "sharding/dtype.h"
+
+namespace meshlm::ops_detail {
+
+constexpr int kLanes = 16;
+
+// What a tile writes: y[i * ldy + r] for its R x N outputs.
+struct Epilogue {
+  const float* bias = nullptr;  // [R] slice for this tile's rows, or null
+  bool accumulate = false;
+};
+
+inline void store_out(float dot, int r, float* y_at, const Epilogue& ep) {
+  if (ep.bias) dot += ep.bias[r];
+  *y_at = ep.accumulate ? *y_at + dot : dot;
+}
+
+// ---------------------------------------------------------------------------
+// Portable emulation of the same order (used when the compiler does not
+// target AVX-512, and by the tests as the specification of the order).
+inline float widen(float v) {
+  return v;
+}
+inline float widen(bf16 v) {
+  return bf16_to_float(v);
+}
+
+inline float lane_tree_sum(const float* a) {
+  float s8[8], s4[4], s2[2];
+  for (int l = 0; l < 8; ++l) s8[l] = a[l] + a[l + 8];
+  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
+  for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];
+  return s2[0] + s2[1];
+}
+
+// Element k of a row starting at p: p[(k / kLanes) * step + k % kLanes]
+// (step = kLanes for a plain row, larger for the packed layouts of linear.cpp).
+template <class WT>
+float dot_portable(const WT* w, int64_t wstep, const float* x, int64_t xstep, int64_t cols) {
+  float acc[kLanes] = {};
+  for (int64_t k0 = 0, c = 0; k0 < cols; k0 += kLanes, ++c)
+    for (int l = 0; l < kLanes && k0 + l < cols; ++l)
+      acc[l] = std::fma(widen(w[c * wstep + l]), x[c * xstep + l], acc[l]);
+  return lane_tree_sum(acc);
+}
+
+#if defined(__AVX512F__)
+// ---------------------------------------------------------------------------
+// AVX-512 implementation.
+inline __m512 load_w(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+inline __m512 load_w(const bf16* p) {
+  __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __m512 load_w(const float* p, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+inline __m512 load_w(const bf16* p, __mmask16 m) {
+  __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// The lane tree of lane_tree_sum, in registers.
+inline float lane_tree_sum(__m512 v) {
+  const __m512 hi = _mm512_shuffle_f32x4(v, v, 0xEE);  // lanes 8..15 moved to 0..7
+  __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_castps512_ps256(hi));
+  __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  __m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+  return _mm_cvtss_f32(s1);
+}
+
+// y[i * ldy + r] (+)= w[r, :] . x[i, :] for r < R, i < N, where chunk c
+// (16 elements) of weight row r is at w + c * wstep + r * ldw and chunk c of
+// input row i at x + c * xstep + i * ldx.
+template <class WT, int R, int N>
+void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
+              int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
+  __m512 acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < N; ++i) acc[r][i] = _mm512_setzero_ps();
+  const int64_t full = cols / kLanes * kLanes;
+  for (int64_t k = 0; k < full; k += kLanes, w += wstep, x += xstep) {
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw);
+    for (int i = 0; i < N; ++i) {
+      __m512 xv = _mm512_loadu_ps(x + i * ldx);
+      for (int r = 0; r < R; ++r) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
+    }
+  }
+  if (full < cols) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (cols - full)) - 1u);
+    __m512 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw, m);
+    for (int i = 0; i < N; ++i) {
+      __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx);
+      for (int r = 0; r < R; ++r) acc[r][i] = _mm512_mask3_fmadd_ps(wv[r], xv, acc[r][i], m);
+    }
+  }
+  for (int i = 0; i < N; ++i)
+    for (int r = 0; r < R; ++r) store_out(lane_tree_sum(acc[r][i]), r, y + i * ldy + r, ep);
+}
+#else
+template <class WT, int R, int N>
+void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
+              int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
+  for (int i = 0; i < N; ++i)
+    for (int r = 0; r < R; ++r)
+      store_out(dot_portable(w + r * ldw, wstep, x + i * ldx, xstep, cols), r, y + i * ldy + r, ep);
+}
+#endif
+
+}  // namespace meshlm::ops_detail

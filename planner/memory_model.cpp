@@ -1,0 +1,149 @@
+#include "planner/memory_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "sharding/error.h"
+#include "sharding/units.h"
+
+namespace meshlm {
+
+bool is_quantized(DType t) {
+  return t == DType::i8 || t == DType::i4;
+}
+
+DType storage_dtype(const Shape& shape, DType weight_dtype) {
+  return is_quantized(weight_dtype) && shape.size() < 2 ? kQuantScaleDType : weight_dtype;
+}
+
+uint64_t weight_bytes(const Shape& shape, DType dtype) {
+  const uint64_t n = static_cast<uint64_t>(num_elements(shape));
+  if (!is_quantized(dtype) || shape.size() < 2) return dtype_bytes(dtype, n);
+  const uint64_t cols = static_cast<uint64_t>(shape.back());
+  const uint64_t rows = n / cols;
+  const uint64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
+  return rows * (dtype_bytes(dtype, cols) + dtype_bytes(kQuantScaleDType, blocks));
+}
+
+void check_kv_dtype(DType t) {
+  if (t == DType::i4)
+    MESHLM_FAIL("KV cache dtype int4 is not supported (use fp32, bf16, fp16 or int8)");
+}
+
+uint64_t kv_bytes_per_head_position(int64_t head_dim, DType t) {
+  check_kv_dtype(t);
+  const uint64_t data = dtype_bytes(t, static_cast<uint64_t>(head_dim));
+  return t == DType::i8 ? data + dtype_bytes(kQuantScaleDType, 1) : data;
+}
+
+uint64_t kv_bytes_per_token(const ModelConfig& c, int64_t kv_heads_local, DType t) {
+  return 2ull * c.num_layers * kv_heads_local * kv_bytes_per_head_position(c.head_dim, t);
+}
+
+uint64_t kv_cache_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t batch_local,
+                        int64_t seq_len, DType t) {
+  uint64_t positions = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) positions += c.kv_positions(l, seq_len);
+  return static_cast<uint64_t>(batch_local) * 2ull * kv_heads_local * positions *
+         kv_bytes_per_head_position(c.head_dim, t);
+}
+
+int64_t effective_chunk(int64_t prefill_chunk, int64_t seq_len) {
+  return prefill_chunk <= 0 ? seq_len : std::min(prefill_chunk, seq_len);
+}
+
+ActivationShape activation_shape(int64_t batch_local, int64_t seq_len, int64_t prefill_chunk) {
+  const int64_t chunk = effective_chunk(prefill_chunk, seq_len);
+  ActivationShape s;
+  s.batch_local = batch_local;
+  s.rows = std::max(chunk, batch_local);
+  s.query_tokens = chunk;
+  s.seq_len = seq_len;
+  s.gathered_logits = true;
+  return s;
+}
+
+uint64_t comm_buffer_bytes(const ModelConfig& c, const MeshLayout& layout,
+                           const ActivationShape& s) {
+  if (layout.mp == 1) return 0;
+  return dtype_bytes(DType::f32, static_cast<uint64_t>(s.rows * c.hidden_size));
+}
+
+uint64_t Reserve::for_capacity(uint64_t capacity) const {
+  if (bytes) return *bytes;
+  return static_cast<uint64_t>(std::llround(fraction * static_cast<double>(capacity)));
+}
+
+std::string Reserve::describe() const {
+  if (bytes) return format_bytes(static_cast<double>(*bytes)) + " (" + format_count(*bytes) + " B)";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g%% of device memory", fraction * 100);
+  return buf;
+}
+
+Reserve Reserve::parse(const std::string& text) {
+  Reserve r;
+  if (!text.empty() && text.back() == '%') {
+    char* end = nullptr;
+    const double pct = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() - 1 || pct < 0 || pct >= 100)
+      MESHLM_FAIL("bad reserve '" << text << "' (expected a percentage in [0, 100), e.g. 10%)");
+    r.fraction = pct / 100;
+    return r;
+  }
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() + text.size() && text.find('.') != std::string::npos) {
+    if (v < 0 || v >= 1) MESHLM_FAIL("bad reserve '" << text << "' (a fraction must be in [0, 1))");
+    r.fraction = v;
+    return r;
+  }
+  r.bytes = parse_bytes(text);
+  return r;
+}
+
+MemoryBreakdown memory_for(const ModelConfig& c, const MeshLayout& layout, const MemorySettings& s,
+                           int64_t batch_local, int64_t seq_len) {
+  const ActivationShape shape = activation_shape(batch_local, seq_len, s.prefill_chunk);
+  MemoryBreakdown m;
+  m.capacity = s.capacity;
+  m.weights = layout.weight_bytes;
+  m.kv_cache = kv_cache_bytes(c, layout.local.kv_heads, batch_local, seq_len, s.kv_dtype);
+  m.activations = activation_bytes(c, layout.local, shape);
+  m.comm = comm_buffer_bytes(c, layout, shape);
+  m.reserve = s.reserve.for_capacity(s.capacity);
+  return m;
+}
+
+int64_t max_batch_local(const ModelConfig& c, const MeshLayout& layout, const MemorySettings& s,
+                        int64_t seq_len) {
+  auto fits = [&](int64_t b) { return memory_for(c, layout, s, b, seq_len).fits(); };
+  if (!fits(1)) return 0;
+  int64_t lo = 1, hi = 2;  // fits(lo), find !fits(hi)
+  while (fits(hi)) {
+    lo = hi;
+    if (hi > (int64_t{1} << 40)) return hi;  // unbounded in practice
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+int64_t max_seq_len(const ModelConfig& c, const MeshLayout& layout, const MemorySettings& s,
+                    int64_t batch_local, int64_t limit) {
+  auto fits = [&](int64_t S) { return memory_for(c, layout, s, batch_local, S).fits(); };
+  if (limit < 1 || !fits(1)) return 0;
+  if (fits(limit)) return limit;
+  int64_t lo = 1, hi = limit;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace meshlm

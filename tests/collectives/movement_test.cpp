@@ -1,0 +1,139 @@
+// all_gather, broadcast and all_to_all under mpirun (1-4 ranks): every
+// layout (out-of-place and the in-place ones), both dtypes and the byte-sized
+// ones, odd counts, every root, every backend; results identical across ranks.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "collective_test_util.h"
+#include "collectives/collectives.h"
+
+namespace meshlm::testing {
+namespace {
+
+constexpr float kSentinel = -12345.0f;
+
+// Three all_gather layouts: separate buffers, send == recv (own block first),
+// send == recv + rank * count (MPI's in-place layout).
+enum class GatherLayout { out_of_place, in_place_start, in_place_mpi };
+
+TEST(AllGather, ConcatenatesInGroupOrderForEveryLayout) {
+  uint64_t seed = 3000;
+  for (const auto& tg : test_groups())
+    for (DType t : kDTypes)
+      for (GatherLayout layout :
+           {GatherLayout::out_of_place, GatherLayout::in_place_start, GatherLayout::in_place_mpi})
+        for (CollectiveImpl impl : kAllImpls)
+          for (size_t count : odd_counts(tg.g->size)) {
+            SCOPED_TRACE(describe(tg, t, layout != GatherLayout::out_of_place, impl, count) +
+                         " layout " + std::to_string(static_cast<int>(layout)));
+            const AxisGroup& g = *tg.g;
+            const size_t p = static_cast<size_t>(g.size), es = esize(t);
+            ++seed;
+            std::vector<std::vector<float>> all_in;
+            for (int w : tg.members) all_in.push_back(inputs(w, count, Values::reals, t, seed));
+            const auto& mine = all_in[static_cast<size_t>(g.rank)];
+            std::vector<char> send(count * es), recv((p * count + 1) * es);
+            encode(std::vector<float>(p * count + 1, kSentinel), t, recv.data());
+            char* own = recv.data() + static_cast<size_t>(g.rank) * count * es;
+            const void* src = send.data();
+            if (layout == GatherLayout::out_of_place) encode(mine, t, send.data());
+            if (layout == GatherLayout::in_place_start)
+              encode(mine, t, recv.data()), src = recv.data();
+            if (layout == GatherLayout::in_place_mpi) encode(mine, t, own), src = own;
+            all_gather(g, src, recv.data(), count, t, impl);
+
+            std::vector<float> want;
+            for (const auto& in : all_in) want.insert(want.end(), in.begin(), in.end());
+            want.push_back(kSentinel);  // the guard element
+            EXPECT_EQ(decode(recv.data(), t, p * count + 1), want);
+            EXPECT_TRUE(identical_across_group(g, recv.data(), p * count * es));
+          }
+}
+
+TEST(AllGather, MovesFp16AndInt8BytesAndTypedSpans) {
+  for (const auto& tg : test_groups()) {
+    const AxisGroup& g = *tg.g;
+    const size_t p = static_cast<size_t>(g.size), count = 13;
+    for (DType t : {DType::f16, DType::i8}) {
+      const size_t es = esize(t);
+      std::vector<unsigned char> send(count * es), recv(p * count * es);
+      for (size_t i = 0; i < send.size(); ++i)
+        send[i] = static_cast<unsigned char>(g.rank * 31 + i * 7 + 1);
+      all_gather(g, send.data(), recv.data(), count, t);
+      for (size_t q = 0; q < p; ++q)
+        for (size_t i = 0; i < count * es; ++i)
+          ASSERT_EQ(recv[q * count * es + i], static_cast<unsigned char>(q * 31 + i * 7 + 1))
+              << dtype_name(t) << " block " << q << " byte " << i;
+    }
+    std::vector<float> mine(5, static_cast<float>(g.rank) + 0.5f), all(5 * p);
+    all_gather<float>(g, mine, all);
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<float>(i / 5) + 0.5f);
+    std::vector<float> wrong_size(5 * p + 1);
+    EXPECT_THROW(all_gather<float>(g, mine, wrong_size), Error);
+  }
+}
+
+TEST(Broadcast, EveryRootEveryBackendOddAndLargeCounts) {
+  uint64_t seed = 4000;
+  for (const auto& tg : test_groups())
+    for (DType t : kDTypes)
+      for (CollectiveImpl impl : kAllImpls) {
+        std::vector<size_t> counts = odd_counts(tg.g->size);
+        counts.push_back(200003);  // several pipelined-chain segments
+        for (size_t count : counts)
+          for (int root = 0; root < tg.g->size; ++root) {
+            SCOPED_TRACE(describe(tg, t, true, impl, count) + ", root " + std::to_string(root));
+            const AxisGroup& g = *tg.g;
+            const size_t es = esize(t);
+            ++seed;
+            const auto root_in =
+                inputs(tg.members[static_cast<size_t>(root)], count, Values::reals, t, seed);
+            // Non-roots start with their own different data, which must be replaced.
+            const auto start = g.rank == root
+                                   ? root_in
+                                   : inputs(world_rank() + 100, count, Values::reals, t, seed);
+            std::vector<char> buf((count + 1) * es);
+            encode(start, t, buf.data());
+            encode({kSentinel}, t, buf.data() + count * es);
+            broadcast(g, buf.data(), count, t, root, impl);
+            EXPECT_TRUE(decode(buf.data(), t, count) == root_in);
+            EXPECT_EQ(decode(buf.data() + count * es, t, 1)[0], kSentinel);
+          }
+      }
+}
+
+TEST(AllToAll, BlockJGoesToRankJForEveryLayout) {
+  uint64_t seed = 5000;
+  for (const auto& tg : test_groups())
+    for (DType t : kDTypes)
+      for (bool in_place : {false, true})
+        for (CollectiveImpl impl : kAllImpls)
+          for (size_t count : odd_counts(tg.g->size)) {
+            SCOPED_TRACE(describe(tg, t, in_place, impl, count));
+            const AxisGroup& g = *tg.g;
+            const size_t p = static_cast<size_t>(g.size), r = static_cast<size_t>(g.rank);
+            const size_t es = esize(t);
+            ++seed;
+            std::vector<std::vector<float>> all_in;
+            for (int w : tg.members)
+              all_in.push_back(inputs(w, p * count, Values::integers, t, seed));
+            std::vector<char> send(p * count * es), recv((p * count + 1) * es);
+            encode(std::vector<float>(p * count + 1, kSentinel), t, recv.data());
+            encode(all_in[r], t, in_place ? recv.data() : send.data());
+            all_to_all(g, in_place ? recv.data() : send.data(), recv.data(), count, t, impl);
+            std::vector<float> want;
+            for (size_t q = 0; q < p; ++q)
+              want.insert(want.end(), all_in[q].begin() + static_cast<std::ptrdiff_t>(r * count),
+                          all_in[q].begin() + static_cast<std::ptrdiff_t>((r + 1) * count));
+            want.push_back(kSentinel);
+            EXPECT_EQ(decode(recv.data(), t, p * count + 1), want);
+            if (!in_place) {
+              EXPECT_EQ(decode(send.data(), t, p * count), all_in[r]);
+            }
+          }
+}
+
+}  // namespace
+}  // namespace meshlm::testing

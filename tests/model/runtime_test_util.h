@@ -1,0 +1,104 @@
+// Helpers for the runtime tests (tests/model/test_runtime_*.cpp): meshes of
+// the job's ranks, plans, engines and comparisons of logits.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mesh/device_memory.h"
+#include "mesh/device_mesh.h"
+#include "model/engine.h"
+#include "model/generate.h"
+#include "model/io/checkpoint.h"
+#include "planner/planner.h"
+
+namespace meshlm::test {
+
+inline std::string testdata_path(const std::string& file) {
+  return std::string(MESHLM_TESTDATA_DIR) + "/" + file;
+}
+
+inline int world_size() {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+inline int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
+// Every dp x mp mesh of the job's ranks: 1 -> 1x1; 2 -> 1x2, 2x1; 4 -> 1x4, 2x2, 4x1.
+inline std::vector<std::string> meshes_of_world() {
+  const int n = world_size();
+  std::vector<std::string> out;
+  for (int dp = 1; dp <= n; ++dp)
+    if (n % dp == 0) out.push_back(std::to_string(dp) + "x" + std::to_string(n / dp));
+  return out;
+}
+
+inline Plan make_plan(const ModelConfig& c, const AbstractMesh& mesh, int64_t batch,
+                      int64_t seq_len, DType weights = DType::f32, DType kv = DType::f32,
+                      int64_t prefill_chunk = 0) {
+  PlanRequest req;
+  req.weight_dtype = weights;
+  req.kv_dtype = kv;
+  req.batch = batch;
+  req.seq_len = seq_len;
+  req.prefill_chunk = prefill_chunk;
+  return plan_for_mesh(c, mesh, req);
+}
+
+// A model on a mesh: the DeviceMesh, its memory and the engine.
+struct Deployment {
+  std::unique_ptr<DeviceMesh> mesh;
+  std::unique_ptr<DeviceMemory> memory;
+  Plan plan;
+  std::unique_ptr<Engine> engine;
+
+  // On `comm` (MPI_COMM_WORLD, or MPI_COMM_SELF for a single-device twin).
+  Deployment(MPI_Comm comm, const std::string& shape, const Checkpoint& ckpt, int64_t batch,
+             int64_t seq_len, DType weights = DType::f32, DType kv = DType::f32,
+             int64_t prefill_chunk = 0) {
+    mesh = std::make_unique<DeviceMesh>(comm, AbstractMesh::parse(shape));
+    memory = std::make_unique<DeviceMemory>(uint64_t{1} << 32, mesh->rank());
+    const int64_t dp = mesh->abstract().axis_size("dp");
+    plan = make_plan(ckpt.config(), mesh->abstract(), (batch + dp - 1) / dp * dp, seq_len, weights,
+                     kv, prefill_chunk);
+    engine = std::make_unique<Engine>(ckpt, plan, *mesh, *memory);
+  }
+};
+
+struct ErrorStats {
+  double max_abs = 0, nmse = 0, max_ref = 0;
+};
+
+// Max abs error and normalised MSE (sum (a-b)^2 / sum b^2) of a vs reference b.
+inline ErrorStats compare(const LogitsView& a, const std::vector<float>& b) {
+  ErrorStats s;
+  double num = 0, den = 0;
+  for (int64_t v = 0; v < a.vocab(); ++v) {
+    const double d = static_cast<double>(a.at(v)) - b[static_cast<size_t>(v)];
+    s.max_abs = std::max(s.max_abs, std::abs(d));
+    s.max_ref = std::max(s.max_ref, std::abs(static_cast<double>(b[static_cast<size_t>(v)])));
+    num += d * d;
+    den += static_cast<double>(b[static_cast<size_t>(v)]) * b[static_cast<size_t>(v)];
+  }
+  s.nmse = den > 0 ? num / den : num;
+  return s;
+}
+
+inline std::vector<float> copy_logits(const LogitsView& l) {
+  std::vector<float> out(static_cast<size_t>(l.vocab()));
+  for (int64_t v = 0; v < l.vocab(); ++v) out[static_cast<size_t>(v)] = l.at(v);
+  return out;
+}
+
+}  // namespace meshlm::test

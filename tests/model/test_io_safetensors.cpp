@@ -1,0 +1,272 @@
+// Hugging Face safetensors checkpoints: written and read back (one file or an
+// index of several), F16/BF16 converted on read, and every kind of damage —
+// header, offsets, dtype, missing tensor, config mismatch — named clearly.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "model/io/checkpoint.h"
+#include "model/io/checkpoint_writer.h"
+#include "test_io_util.h"
+
+namespace meshlm {
+namespace {
+
+namespace fs = std::filesystem;
+using test::expect_error;
+using test::read_bytes;
+using test::small_config;
+using test::small_config_json;
+using test::TempDir;
+using test::write_bytes;
+
+// The JSON header and the data of a safetensors file.
+struct StFile {
+  nlohmann::json header;
+  std::string data;
+  static StFile read(const std::string& path) {
+    const std::string b = read_bytes(path);
+    uint64_t n;
+    std::memcpy(&n, b.data(), 8);
+    return {nlohmann::json::parse(b.substr(8, n)), b.substr(8 + n)};
+  }
+  void write(const std::string& path) const {
+    const std::string h = header.dump();
+    const uint64_t n = h.size();
+    write_bytes(path, std::string(reinterpret_cast<const char*>(&n), 8) + h + data);
+  }
+};
+
+// A small model written from seeded synthetic weights.
+struct Written {
+  TempDir dir;
+  std::unique_ptr<Checkpoint> src;
+  explicit Written(DType dtype = DType::f32, uint64_t shard = 0,
+                   const nlohmann::json& patch = nlohmann::json::object()) {
+    src = synthetic_checkpoint(small_config(patch), 99);
+    WriteOptions o;
+    o.dtype = dtype;
+    o.max_shard_bytes = shard;
+    write_safetensors_checkpoint(*src, dir.str(), o);
+  }
+  std::string file() const { return dir / "model.safetensors"; }
+};
+
+void expect_same_values(const Checkpoint& a, const Checkpoint& b) {
+  ASSERT_EQ(a.tensor_names(), b.tensor_names());
+  for (const std::string& name : a.tensor_names()) {
+    ASSERT_EQ(a.shape(name), b.shape(name)) << name;
+    EXPECT_EQ(read_tensor_f32(a, name), read_tensor_f32(b, name)) << name;
+  }
+}
+
+TEST(SafetensorsCheckpoint, ReadsBackWhatWasWritten) {
+  Written w;
+  for (const std::string& path : {w.dir.str(), w.file(), w.dir / "config.json"}) {
+    const auto ckpt = open_checkpoint(path);
+    EXPECT_EQ(ckpt->config().hidden_size, 48);
+    EXPECT_EQ(ckpt->config().num_kv_heads, 2);
+    EXPECT_TRUE(ckpt->has("lm_head.weight"));
+    EXPECT_EQ(ckpt->stored_dtype("model.embed_tokens.weight"), DType::f32);
+    EXPECT_NE(ckpt->describe().find("safetensors"), std::string::npos);
+    expect_same_values(*w.src, *ckpt);
+  }
+}
+
+TEST(SafetensorsCheckpoint, ReadsAnIndexOfSeveralFiles) {
+  Written w(DType::f32, 40'000);
+  int shards = 0;
+  for (const auto& e : fs::directory_iterator(w.dir.str()))
+    shards += e.path().filename().string().starts_with("model-");
+  EXPECT_GE(shards, 3);
+  EXPECT_FALSE(fs::exists(w.file()));
+  const auto ckpt = open_checkpoint(w.dir.str());
+  EXPECT_NE(ckpt->describe().find(std::to_string(shards) + " files"), std::string::npos);
+  expect_same_values(*w.src, *ckpt);
+  // Block reads across files and dtypes agree with the source too.
+  const std::string up = "model.layers.1.mlp.up_proj.weight";
+  std::vector<float> a(7 * 5), b(7 * 5);
+  ckpt->read_block(up, {3, 11}, {7, 5}, DType::f32, a.data());
+  w.src->read_block(up, {3, 11}, {7, 5}, DType::f32, b.data());
+  EXPECT_EQ(a, b);
+}
+
+TEST(SafetensorsCheckpoint, ConvertsHalfPrecisionOnRead) {
+  for (DType stored : {DType::bf16, DType::f16}) {
+    Written w(stored);
+    const auto ckpt = open_checkpoint(w.dir.str());
+    for (const std::string& name : ckpt->tensor_names()) {
+      ASSERT_EQ(ckpt->stored_dtype(name), stored);
+      const std::vector<float> src = read_tensor_f32(*w.src, name);
+      const std::vector<float> got = read_tensor_f32(*ckpt, name);
+      const Shape shape = ckpt->shape(name);
+      std::vector<uint16_t> got16(src.size());
+      ckpt->read_block(name, Shape(shape.size(), 0), shape, DType::bf16, got16.data());
+      for (size_t i = 0; i < src.size(); ++i) {
+        const float rounded = stored == DType::bf16 ? bf16_to_float(float_to_bf16(src[i]))
+                                                    : fp16_to_float(float_to_fp16(src[i]));
+        ASSERT_EQ(got[i], rounded) << name << " element " << i;
+        ASSERT_EQ(got16[i], float_to_bf16(rounded).bits) << name << " element " << i;
+      }
+    }
+  }
+}
+
+// Known bit patterns, written by hand into model.norm.weight.
+TEST(SafetensorsCheckpoint, DecodesKnownHalfPrecisionBits) {
+  const std::vector<std::pair<uint16_t, float>> f16 = {
+      {0x3C00, 1.0f},        {0xC000, -2.0f}, {0x7BFF, 65504.0f}, {0x0001, 0x1p-24f},
+      {0x3555, 0x1.554p-2f}, {0x8000, -0.0f}, {0x0400, 0x1p-14f}, {0x03FF, 0x1.ff8p-15f}};
+  const std::vector<std::pair<uint16_t, float>> bf = {{0x3F80, 1.0f},
+                                                      {0x4049, 3.140625f},
+                                                      {0xC2F7, -123.5f},
+                                                      {0x0001, 0x1p-133f},
+                                                      {0x7F7F, 0x1.fep127f}};
+  for (DType stored : {DType::f16, DType::bf16}) {
+    const auto& table = stored == DType::f16 ? f16 : bf;
+    Written w(stored);
+    StFile st = StFile::read(w.file());
+    const auto& e = st.header["model.norm.weight"];
+    const uint64_t begin = e["data_offsets"][0];
+    for (size_t i = 0; i < 48; ++i) {  // model.norm.weight has 48 elements
+      const uint16_t bits = table[i % table.size()].first;
+      std::memcpy(st.data.data() + begin + 2 * i, &bits, 2);
+    }
+    st.write(w.file());
+    const std::vector<float> got =
+        read_tensor_f32(*open_checkpoint(w.dir.str()), "model.norm.weight");
+    for (size_t i = 0; i < 48; ++i) {
+      EXPECT_EQ(got[i], table[i % table.size()].second) << dtype_name(stored) << " element " << i;
+      EXPECT_EQ(std::signbit(got[i]), std::signbit(table[i % table.size()].second));
+    }
+  }
+}
+
+// Reopening after `damage` fails with an error containing every fragment.
+template <class Damage>
+void expect_damage_error(Damage&& damage, const std::vector<std::string>& fragments) {
+  Written w;
+  StFile st = StFile::read(w.file());
+  damage(w, st);
+  expect_error([&] { open_checkpoint(w.dir.str()); }, fragments);
+}
+
+const char* kUp = "model.layers.1.mlp.up_proj.weight";
+
+TEST(SafetensorsCheckpoint, OffsetPastTheEndIsAnError) {
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        const uint64_t end = st.data.size();
+        const uint64_t bytes = 80 * 48 * 4;
+        st.header[kUp]["data_offsets"] = {end - bytes + 8, end + 8};
+        st.write(w.file());
+      },
+      {kUp, "outside", "model.safetensors"});
+}
+
+TEST(SafetensorsCheckpoint, TruncatedFileIsAnError) {
+  expect_damage_error(
+      [](Written& w, StFile&) {
+        const std::string b = read_bytes(w.file());
+        write_bytes(w.file(), b.substr(0, b.size() - 100));
+      },
+      {"outside", "truncated"});
+  expect_damage_error([](Written& w, StFile&) { write_bytes(w.file(), "abc"); },
+                      {"truncated", "3 bytes"});
+}
+
+TEST(SafetensorsCheckpoint, BadHeadersAreErrors) {
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        const uint64_t n = uint64_t{1} << 40;
+        write_bytes(w.file(), std::string(reinterpret_cast<const char*>(&n), 8) + st.data);
+      },
+      {"header", "1099511627776"});
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        const std::string h = "{\"a\": [1, 2";
+        const uint64_t n = h.size();
+        write_bytes(w.file(), std::string(reinterpret_cast<const char*>(&n), 8) + h + st.data);
+      },
+      {"not valid JSON", "model.safetensors"});
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        st.header[kUp].erase("shape");
+        st.write(w.file());
+      },
+      {kUp, "malformed"});
+  // Byte range inconsistent with dtype x shape.
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        st.header[kUp]["shape"] = {80, 47};
+        st.write(w.file());
+      },
+      {kUp, "[80, 47]", "15360", "15040"});
+}
+
+TEST(SafetensorsCheckpoint, UnsupportedDtypeIsAnError) {
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        st.header[kUp]["dtype"] = "I64";
+        st.write(w.file());
+      },
+      {kUp, "I64", "F32, BF16, F16"});
+}
+
+TEST(SafetensorsCheckpoint, MissingTensorIsAnError) {
+  expect_damage_error(
+      [](Written& w, StFile& st) {
+        st.header.erase(kUp);
+        st.write(w.file());
+      },
+      {kUp, "missing", "[80, 48]"});
+}
+
+TEST(SafetensorsCheckpoint, ConfigThatDoesNotMatchIsAnError) {
+  // intermediate_size 96 in config.json, 80 in the file.
+  Written w;
+  std::ofstream(w.dir / "config.json") << small_config_json({{"intermediate_size", 96}}).dump();
+  expect_error([&] { open_checkpoint(w.dir.str()); },
+               {"model.layers.0.mlp.gate_proj.weight", "[80, 48]", "[96, 48]", "model.safetensors",
+                "does not match"});
+  // One layer in config.json, two in the file.
+  std::ofstream(w.dir / "config.json") << small_config_json({{"num_hidden_layers", 1}}).dump();
+  expect_error([&] { open_checkpoint(w.dir.str()); }, {"model.layers.1.", "does not match"});
+  // Tied embeddings in the config but the file has an lm_head: tolerated (HF does this).
+  std::ofstream(w.dir / "config.json") << small_config_json({{"tie_word_embeddings", true}}).dump();
+  const auto tied_view = open_checkpoint(w.dir.str());
+  EXPECT_FALSE(tied_view->has("lm_head.weight"));
+  EXPECT_TRUE(tied_view->config().tie_word_embeddings);
+  // An untied config without lm_head in the file: a missing tensor.
+  Written tied(DType::f32, 0, {{"tie_word_embeddings", true}});
+  std::ofstream(tied.dir / "config.json")
+      << small_config_json({{"tie_word_embeddings", false}}).dump();
+  expect_error([&] { open_checkpoint(tied.dir.str()); }, {"lm_head.weight", "missing"});
+}
+
+TEST(SafetensorsCheckpoint, MissingPiecesAreErrors) {
+  Written w;
+  fs::remove(w.dir / "config.json");
+  expect_error([&] { open_checkpoint(w.dir.str()); }, {"config.json"});
+  expect_error([&] { open_checkpoint(w.file()); }, {"config.json"});
+  TempDir empty;
+  std::ofstream(empty / "config.json") << small_config_json().dump();
+  expect_error([&] { open_checkpoint(empty.str()); }, {"model.safetensors"});
+}
+
+TEST(SafetensorsCheckpoint, IndexPointingToTheWrongFileIsAnError) {
+  Written w(DType::f32, 40'000);
+  const std::string index_path = w.dir / "model.safetensors.index.json";
+  nlohmann::json index = nlohmann::json::parse(read_bytes(index_path));
+  ASSERT_NE(index["weight_map"][kUp], index["weight_map"]["model.embed_tokens.weight"]);
+  std::string other = index["weight_map"]["model.embed_tokens.weight"];
+  index["weight_map"][kUp] = other;
+  std::ofstream(index_path) << index.dump();
+  expect_error([&] { open_checkpoint(w.dir.str()); }, {kUp, other, "does not hold it"});
+  index["weight_map"][kUp] = "model-nope.safetensors";
+  std::ofstream(index_path) << index.dump();
+  expect_error([&] { open_checkpoint(w.dir.str()); }, {"model-nope.safetensors"});
+}
+
+}  // namespace
+}  // namespace meshlm
