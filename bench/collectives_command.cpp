@@ -135,7 +135,12 @@ int run(const Options& o) {
          s.mesh->size(), dtype_name(s.dtype), s.sizes.size(), impl_name(mine),
          o.check ? ", checking every result against an exact serial reference" : "");
   nlohmann::json results = nlohmann::json::array();
-  std::string tsv =
+  std::string tsv = "# mesh-bench collectives: " + std::to_string(s.mesh->size()) + " ranks, mesh " +
+                    s.mesh->abstract().shape_string() + ", axis '" + g.name + "' (" +
+                    std::to_string(g.size) + " ranks), " + dtype_name(s.dtype) +
+                    (o.in_place ? ", in-place" : ", out-of-place") + ", meshlm = " +
+                    impl_name(mine) + "\n";
+  tsv +=
       "# op\tdtype\tbytes\tcount\tmeshlm_time_us\tmpi_time_us\tmeshlm_algbw_GBps\tmpi_algbw_GBps"
       "\tmeshlm_busbw_GBps\tmpi_busbw_GBps\tspeedup\n";
   uint64_t wrong_total = 0;

@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,14 +23,14 @@ int run(const ModelBenchOptions& o) {
   print0(
       "# step = slowest rank's median of %d decode steps (%d warm-up, after a %lld-token "
       "prompt per sequence); tok/s = batch / step; weight GB/s = bytes read in full per step "
-      "and rank / step\n",
+      "and rank / step; membw = median of probe passes interleaved with the steps\n",
       o.iters, o.warmup, static_cast<long long>(o.prompt_len));
   nlohmann::json results = nlohmann::json::array();
   for (DType dtype : b.dtypes) {
     LoadedModel m = load_model(b, dtype);
     Engine& engine = *m.engine;
-    print0("# %5s %5s | %10s %10s %12s | %10s %8s\n", "dtype", "batch", "step(ms)", "tok/s",
-           "ms/token", "GB/s/rank", "of membw");
+    print0("# %5s %5s | %10s %10s %12s | %10s %10s %8s\n", "dtype", "batch", "step(ms)", "tok/s",
+           "ms/token", "GB/s/rank", "membw", "fraction");
     for (int64_t batch : b.batches) {
       const int64_t local = batch / dp;
       std::vector<int32_t> slots(static_cast<size_t>(local)), tokens(slots.size());
@@ -51,14 +52,22 @@ int run(const ModelBenchOptions& o) {
         engine.decode_step(slots, tokens);
         ++step;
       };
-      const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, {decode});
+      // Probe passes interleaved with the steps: both see the same machine load.
+      std::vector<std::function<void()>> fns = {decode};
+      if (b.probe) fns.push_back([&] { b.probe->pass(); });
+      const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, fns);
       const RankSpread t = spread_over_ranks(MPI_COMM_WORLD, median(times[0]));
       const double step_s = t.max;
       const double gbps = static_cast<double>(m.streamed_bytes) / step_s / 1e9;
-      const double frac = b.membw_Bps > 0 ? gbps * 1e9 / b.membw_Bps : 0;
-      print0("  %5s %5lld | %10.2f %10.2f %12.2f | %10.2f %7.1f%%\n", dtype_name(dtype),
+      const double membw =
+          b.probe ? spread_over_ranks(MPI_COMM_WORLD,
+                                      static_cast<double>(b.probe->bytes()) / median(times[1]))
+                        .avg
+                  : 0;
+      const double frac = membw > 0 ? gbps * 1e9 / membw : 0;
+      print0("  %5s %5lld | %10.2f %10.2f %12.2f | %10.2f %10.2f %7.1f%%\n", dtype_name(dtype),
              static_cast<long long>(batch), step_s * 1e3, static_cast<double>(batch) / step_s,
-             step_s * 1e3, gbps, frac * 100);
+             step_s * 1e3, gbps, membw / 1e9, frac * 100);
       nlohmann::json r = {
           {"dtype", dtype_name(dtype)},
           {"batch", batch},
@@ -70,8 +79,8 @@ int run(const ModelBenchOptions& o) {
           {"weight_streaming_GBps", gbps},
           {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
           {"model", model_json(b, m, dtype)}};
-      if (b.membw_Bps > 0) {
-        r["membw_GBps"] = b.membw_Bps / 1e9;
+      if (membw > 0) {
+        r["membw_GBps"] = membw / 1e9;  // interleaved with these steps
         r["bandwidth_fraction"] = frac;
       }
       results.push_back(r);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -119,7 +120,7 @@ Weights make_weights(Shape s, DType dt, uint64_t rotate_bytes, uint64_t seed) {
 }
 
 struct Case {
-  double linear_s = 0, blas_s = 0;  // slowest rank's median
+  double linear_s = 0, blas_s = 0, gemv_s = 0;  // slowest rank's median (gemv: n = 1 only)
 };
 
 int run(const Options& o) {
@@ -165,10 +166,11 @@ int run(const Options& o) {
   }
   print0(
       "# time = slowest rank's median of %d iterations (%d warm-up); GF/s = 2·n·rows·cols / "
-      "time; GB/s = weight bytes / time; ratio = blas time / linear time (> 1: linear faster)\n",
+      "time; GB/s = weight bytes / time; ratio = blas time / linear time (> 1: linear faster); "
+      "cblas_sgemv too for n = 1\n",
       o.iters, o.warmup);
-  print0("# %-12s %5s %5s | %10s %8s %8s | %10s %8s | %6s\n", "rows x cols", "dtype", "n",
-         "linear(us)", "GF/s", "GB/s", "sgemm(us)", "GF/s", "ratio");
+  print0("# %-12s %5s %5s | %10s %8s %8s | %10s %8s | %6s | %10s %6s\n", "rows x cols", "dtype",
+         "n", "linear(us)", "GF/s", "GB/s", "sgemm(us)", "GF/s", "ratio", "sgemv(us)", "ratio");
 
   nlohmann::json results = nlohmann::json::array();
   for (DType dt : dtypes)
@@ -197,16 +199,29 @@ int run(const Options& o) {
                       static_cast<int>(s.cols), static_cast<const float*>(w.w32[c].data()),
                       static_cast<int>(s.cols), 0.f, yp, static_cast<int>(s.rows));
         };
-        const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, {lin, blas});
+        auto gemv = [&] {
+          const size_t c = w.next++ % copies;
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(s.rows),
+                      static_cast<int>(s.cols), 1.f, static_cast<const float*>(w.w32[c].data()),
+                      static_cast<int>(s.cols), xp, 1, 0.f, yp, 1);
+        };
+        std::vector<std::function<void()>> fns = {lin, blas};
+        if (n == 1) fns.push_back(gemv);
+        const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, fns);
         Case c;
         c.linear_s = spread_over_ranks(MPI_COMM_WORLD, median(times[0])).max;
         c.blas_s = spread_over_ranks(MPI_COMM_WORLD, median(times[1])).max;
+        if (n == 1) c.gemv_s = spread_over_ranks(MPI_COMM_WORLD, median(times[2])).max;
         const double flops = 2.0 * static_cast<double>(n * s.rows * s.cols);
         const double ratio = c.blas_s / c.linear_s;
-        print0("  %5lldx%-6lld %5s %5lld | %10.1f %8.1f %8.2f | %10.1f %8.1f | %6.2f\n",
+        char gemv_cols[40] = "";
+        if (n == 1)
+          std::snprintf(gemv_cols, sizeof gemv_cols, " | %10.1f %6.2f", c.gemv_s * 1e6,
+                        c.gemv_s / c.linear_s);
+        print0("  %5lldx%-6lld %5s %5lld | %10.1f %8.1f %8.2f | %10.1f %8.1f | %6.2f%s\n",
                static_cast<long long>(s.rows), static_cast<long long>(s.cols), dtype_name(dt),
                static_cast<long long>(n), c.linear_s * 1e6, flops / c.linear_s / 1e9,
-               wbytes / c.linear_s / 1e9, c.blas_s * 1e6, flops / c.blas_s / 1e9, ratio);
+               wbytes / c.linear_s / 1e9, c.blas_s * 1e6, flops / c.blas_s / 1e9, ratio, gemv_cols);
         nlohmann::json j = {
             {"rows", s.rows},
             {"cols", s.cols},
@@ -220,6 +235,10 @@ int run(const Options& o) {
             {"sgemm_fp32", {{"time_us", c.blas_s * 1e6}, {"gflops", flops / c.blas_s / 1e9}}},
             {"ratio_sgemm_over_linear", ratio}};
         if (membw_Bps > 0) j["linear"]["weight_bw_fraction"] = wbytes / c.linear_s / membw_Bps;
+        if (n == 1) {
+          j["sgemv_fp32"] = {{"time_us", c.gemv_s * 1e6}, {"gflops", flops / c.gemv_s / 1e9}};
+          j["ratio_sgemv_over_linear"] = c.gemv_s / c.linear_s;
+        }
         results.push_back(j);
       }
     }

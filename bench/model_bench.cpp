@@ -9,7 +9,6 @@
 #include "bench/bench_util.h"
 #include "mesh/device_choice.h"
 #include "mesh/mpi_session.h"
-#include "model/ops/membw.h"
 #include "planner/planner.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
@@ -113,21 +112,25 @@ ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64
          b.mesh->abstract().shape_string().c_str(), world, b.device_name.c_str());
 
   if (o.membw != "0") {
-    MemBwOptions mo;
-    all_agree(MPI_COMM_WORLD, [&] { mo.buffer_bytes = parse_bytes(o.membw); });
-    MPI_Barrier(MPI_COMM_WORLD);  // every rank streams at once, as in a decode step
-    const MemBwResult r = measure_read_bandwidth(mo);
-    const RankSpread bw = spread_over_ranks(MPI_COMM_WORLD, r.median_bytes_per_s);
+    uint64_t bytes = 0;
+    all_agree(MPI_COMM_WORLD, [&] {
+      bytes = parse_bytes(o.membw);
+      b.probe = std::make_unique<ReadBandwidthProbe>(bytes);
+    });
+    // Every rank streams at once, as in a decode step.
+    const auto times = time_interleaved(MPI_COMM_WORLD, 1, 5, {[&] { b.probe->pass(); }});
+    const RankSpread bw =
+        spread_over_ranks(MPI_COMM_WORLD, static_cast<double>(b.probe->bytes()) / median(times[0]));
     b.membw_Bps = bw.avg;
     b.membw = {
-        {"buffer_bytes", r.buffer_bytes},
-        {"repeats", mo.repeats},
+        {"buffer_bytes", b.probe->bytes()},
+        {"repeats", 5},
         {"ranks_at_once", world},
         {"median_GBps", {{"avg", bw.avg / 1e9}, {"min", bw.min / 1e9}, {"max", bw.max / 1e9}}}};
     print0(
-        "memory-read bandwidth per rank (all %d streaming at once): %.2f GB/s (median of %d "
+        "memory-read bandwidth per rank (all %d streaming at once): %.2f GB/s (median of 5 "
         "passes over %s; min/max over ranks %.2f/%.2f)\n",
-        world, bw.avg / 1e9, mo.repeats, format_bytes(static_cast<double>(r.buffer_bytes)).c_str(),
+        world, bw.avg / 1e9, format_bytes(static_cast<double>(b.probe->bytes())).c_str(),
         bw.min / 1e9, bw.max / 1e9);
   }
   return b;

@@ -16,6 +16,7 @@
 #include "mesh/device_mesh.h"
 #include "model/engine.h"
 #include "model/io/checkpoint.h"
+#include "model/ops/membw.h"
 #include "planner/model_config.h"
 #include "sharding/dtype.h"
 
@@ -48,8 +49,11 @@ struct ModelBench {
   std::unique_ptr<DeviceMesh> mesh;
   uint64_t capacity = 0;
   std::string device_name;
-  nlohmann::json membw = nullptr;  // the probe's figures (null when skipped)
-  double membw_Bps = 0;            // median read bandwidth per rank, averaged over ranks
+  nlohmann::json membw = nullptr;  // the up-front probe's figures (null when skipped)
+  double membw_Bps = 0;            // its median read bandwidth per rank, averaged over ranks
+  // The probe's buffer, kept so that benchmarks can interleave passes with
+  // their steps (null when skipped).
+  std::unique_ptr<ReadBandwidthProbe> probe;
 };
 // `positions`: cache positions per sequence the benchmark fills (<= seq_len).
 ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64_t positions);

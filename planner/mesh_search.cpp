@@ -178,11 +178,19 @@ std::string explain(const SearchResult& res) {
                   ", mp=" + std::to_string(best.mp) + "): ";
   if (!runner) return s + "the only mesh that fits; " + what + " " + figure(best);
   const double sb = best.score(o), sr = runner->score(o);
-  if (std::fabs(sb - sr) <= kTieTolerance * std::max(sb, sr))
-    return s + "ties with " + runner->mesh.shape_string() + " on " + what + " (" + figure(best) +
-           " vs " + figure(*runner) + ", within 1%) and needs fewer collectives per decode step (" +
-           std::to_string(best.collectives_per_step) + " vs " +
-           std::to_string(runner->collectives_per_step) + ")";
+  if (std::fabs(sb - sr) <= kTieTolerance * std::max(sb, sr)) {
+    s += "ties with " + runner->mesh.shape_string() + " on " + what + " (" + figure(best) + " vs " +
+         figure(*runner) + ", within 1%) and ";
+    if (best.collectives_per_step != runner->collectives_per_step)
+      return s + "needs fewer collectives per decode step (" +
+             std::to_string(best.collectives_per_step) + " vs " +
+             std::to_string(runner->collectives_per_step) + ")";
+    if (best.mesh.size() != runner->mesh.size())
+      return s + "uses fewer devices (" + std::to_string(best.mesh.size()) + " vs " +
+             std::to_string(runner->mesh.size()) + ")";
+    return s + "has more data-parallel replicas (" + std::to_string(best.dp) + " vs " +
+           std::to_string(runner->dp) + ")";
+  }
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.0f%%", (sb / sr - 1) * 100);
   return s + "highest " + what + ", " + figure(best) + ", " + pct + " above the next best " +

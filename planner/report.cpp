@@ -123,6 +123,16 @@ std::string format_search_table(const SearchResult& r) {
   bool any = false;
   for (auto& m : r.candidates) any = any || m.feasible;
   if (any) {
+    o << "Activations per device (fp32): prefill of one "
+      << effective_chunk(q.prefill_chunk, r.shown_seq_len())
+      << "-token chunk / decode step per sequence:";
+    for (auto& m : r.candidates)
+      if (m.feasible)
+        o << "  " << m.mesh.shape_string() << " " << b2(m.activation_bytes_prefill) << " / "
+          << b2(m.activation_bytes_decode_seq);
+    o << "\n";
+  }
+  if (any) {
     int64_t prompt = 0;
     for (auto& m : r.candidates)
       if (m.feasible) prompt = m.prompt_len;

@@ -15,8 +15,17 @@
 //   "seq_len": 512, "batch": 4, "prefill_chunk": 512,
 //   "device": {<DeviceSpec>},                     // optional
 //   "predicted_bytes_per_device": {"weights": ..., "kv_cache": ..., "activations": ...,
-//                                  "comm": ..., "reserve": ...}
+//                                  "comm": ..., "reserve": ..., "capacity": ...}
 // }
+// Required: "mesh", "seq_len", "batch". Optional, with defaults: "format"/"version"
+// (checked when present), "model", "rules" (none), "tensors" (none: every tensor
+// then resolves through the rules), "kv_cache" (P('dp','mp',None,None)),
+// "activations" (P('dp',None,None)), "dtypes" (fp32), "prefill_chunk" (seq_len),
+// "device", "predicted_bytes_per_device". A tensor entry's "dtype" defaults to fp32.
+// When the KV cache spec leaves dimension 1 (KV heads) unsharded and mp > K, each
+// device caches only the one KV head its query heads use (vLLM-style replication).
+// save() writes one line per rule and per tensor in the plan's order; load()
+// keeps the file's tensor order (from_json sorts tensor names naturally).
 #pragma once
 
 #include <cstdint>

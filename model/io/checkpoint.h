@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +29,9 @@ class Checkpoint {
 
   // Copies the block of `name` starting at `offset` with extent `block` (one
   // entry per dimension; row-major) into `dst`, converted to `dst_dtype`
-  // (f32 or bf16). Throws when the block is out of range.
+  // (f32 or bf16; f32 -> bf16 rounds to nearest even as float_to_bf16).
+  // `dst` must be aligned for dst_dtype. Throws when the block is out of
+  // range. Thread-compatible: concurrent reads of one checkpoint are safe.
   virtual void read_block(const std::string& name, const Shape& offset, const Shape& block,
                           DType dst_dtype, void* dst) const = 0;
 };
@@ -43,11 +46,21 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path);
 
 // Deterministic random weights generated directly per block, for any config
 // (no file): element (name, flat index) has the same value whatever block is
-// read, so every mesh sees the same model.
+// read, so every mesh sees the same model. Values are uniform (splitmix64 of
+// seed, name and index): linear weights in ±1/sqrt(in_features), embeddings
+// in ±1, norms in 1 ± 0.1, biases in ±0.1, attention sinks in ±1. Stored
+// dtype f32.
 std::unique_ptr<Checkpoint> synthetic_checkpoint(const ModelConfig& config, uint64_t seed);
 
 // The whole tensor `name` as fp32 (for small tensors, tests and tools; the
 // runtime reads blocks).
 std::vector<float> read_tensor_f32(const Checkpoint& checkpoint, const std::string& name);
+
+// Reads the whole tensor `name` in blocks of whole rows (dimension 0) of at
+// most `chunk_bytes` (at least one row) converted to `dst_dtype`, calling
+// fn(data, first_row, rows) for each block, in order.
+void read_in_row_chunks(
+    const Checkpoint& checkpoint, const std::string& name, DType dst_dtype, int64_t chunk_bytes,
+    const std::function<void(const void* data, int64_t first_row, int64_t rows)>& fn);
 
 }  // namespace meshlm

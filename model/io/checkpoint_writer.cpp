@@ -49,36 +49,38 @@ class OutFile {
   FILE* f_ = nullptr;
 };
 
+// Writes `n` fp32 values to `out` as `dtype`.
+void write_values(const float* f32, int64_t n, DType dtype, OutFile& out,
+                  std::vector<uint16_t>& half) {
+  if (dtype == DType::f32) return out.write(f32, static_cast<size_t>(n) * 4);
+  half.resize(static_cast<size_t>(n));
+  if (dtype == DType::bf16)
+    convert_elements(reinterpret_cast<const std::byte*>(f32), DType::f32, half.data(), DType::bf16,
+                     n);
+  else
+    for (int64_t i = 0; i < n; ++i) half[i] = float_to_fp16(f32[i]);
+  out.write(half.data(), static_cast<size_t>(n) * 2);
+}
+
 // Writes tensor `name` of src to `out` as `dtype`, in chunks of rows.
 // `row_order` (optional): output row i is source row row_order[i].
 void write_tensor(const Checkpoint& src, const std::string& name, DType dtype, OutFile& out,
                   const std::vector<int64_t>* row_order = nullptr) {
-  const Shape shape = src.shape(name);
-  const int64_t rows = shape.empty() ? 1 : shape[0];
-  const int64_t row_elems = shape.empty() ? 1 : num_elements(shape) / (rows ? rows : 1);
-  const int64_t chunk_rows =
-      row_order ? 1 : std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, row_elems));
-  std::vector<float> f32(static_cast<size_t>(std::min(rows, chunk_rows) * row_elems));
-  std::vector<uint16_t> half(dtype == DType::f32 ? 0 : f32.size());
-  for (int64_t r = 0; r < rows; r += chunk_rows) {
-    const int64_t n_rows = std::min(chunk_rows, rows - r);
-    Shape offset(shape.size(), 0), block = shape;
-    if (!shape.empty()) {
-      offset[0] = row_order ? (*row_order)[r] : r;
-      block[0] = n_rows;
-    }
-    src.read_block(name, offset, block, DType::f32, f32.data());
-    const int64_t n = n_rows * row_elems;
-    if (dtype == DType::f32) {
-      out.write(f32.data(), static_cast<size_t>(n) * 4);
-      continue;
-    }
-    if (dtype == DType::bf16)
-      convert_elements(reinterpret_cast<const std::byte*>(f32.data()), DType::f32, half.data(),
-                       DType::bf16, n);
-    else
-      for (int64_t i = 0; i < n; ++i) half[i] = float_to_fp16(f32[i]);
-    out.write(half.data(), static_cast<size_t>(n) * 2);
+  std::vector<uint16_t> half;
+  if (!row_order) {
+    read_in_row_chunks(
+        src, name, DType::f32, int64_t{4} << 20, [&](const void* data, int64_t, int64_t rows) {
+          const Shape shape = src.shape(name);
+          const int64_t row_elems = shape.empty() ? 1 : num_elements(shape) / shape[0];
+          write_values(static_cast<const float*>(data), rows * row_elems, dtype, out, half);
+        });
+    return;
+  }
+  const Shape shape = src.shape(name);  // 2-D [rows, cols]
+  std::vector<float> row(static_cast<size_t>(shape[1]));
+  for (int64_t r = 0; r < shape[0]; ++r) {
+    src.read_block(name, {(*row_order)[r], 0}, {1, shape[1]}, DType::f32, row.data());
+    write_values(row.data(), shape[1], dtype, out, half);
   }
 }
 

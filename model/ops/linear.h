@@ -1,6 +1,29 @@
 // Linear layers: y = x · Wᵀ (+ bias), W stored [out, in] row-major (DESIGN.md §4)
 // in fp32 or bf16; x and y are fp32. The hot path of prefill (GEMM, n = many
 // tokens) and decode (n = local batch, often 1: bandwidth-bound GEMV).
+//
+// Numerics (what holds, exactly):
+//   - Every output element y[i][r] is the fp32 dot product of x row i and W
+//     row r computed in ONE fixed order (16 fp32 lanes, fused multiply-adds
+//     along the row, then a fixed lane tree; linear_tile.h specifies it),
+//     then + bias[r], then + the old y[i][r] when accumulating.
+//   - So y[i][r] depends only on (x row i, W row r, bias[r], old y[i][r]):
+//     it is bit-identical whatever n is, whatever the other rows of the batch
+//     are, decode or prefill, and run to run (deterministic). Batched decoding
+//     therefore gives exactly the logits (and tokens) of single-sequence
+//     decoding, and a prompt's prefill does not depend on its batch mates.
+//   - bf16 weights are widened exactly (bits << 16) and multiplied with fp32
+//     x, accumulating in fp32: the result equals linear() on the widened fp32
+//     matrix, bit for bit. x is never rounded to bf16.
+//   - The kernels are AVX-512 (built with -march=native on a CPU that has
+//     it); other builds run a portable loop with the same order and bits.
+//
+// Performance: weights stream once per call for n <= 8 (decode: bandwidth
+// bound); larger n are processed in panels of x that stay in L2, with bf16
+// tiles widened once per panel. Rows 64-byte aligned (DeviceMemory buffers,
+// cols a multiple of 16) avoid split loads. Single-threaded (one rank = one
+// core). The first calls allocate per-thread scratch (a few hundred KiB at
+// most), later calls of the same or smaller shapes allocate nothing.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +41,9 @@ struct WeightView {
 };
 
 // y[n, rows] = x[n, cols] · Wᵀ, plus bias[rows] when given. When
-// `accumulate` is true, adds into y instead of overwriting it.
+// `accumulate` is true, adds into y instead of overwriting it. x, W and y
+// must not overlap. Another dtype, a negative size or a null pointer where
+// data is needed is a bug (MESHLM_CHECK).
 void linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias = nullptr,
             bool accumulate = false);
 

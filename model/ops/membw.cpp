@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #if defined(__AVX512F__)
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the
@@ -45,32 +44,38 @@ float stream_sum(const float* p, uint64_t count) {
 
 }  // namespace
 
-MemBwResult measure_read_bandwidth(const MemBwOptions& o) {
-  if (o.buffer_bytes < (uint64_t{1} << 20))
-    MESHLM_FAIL("memory bandwidth probe: buffer of " << o.buffer_bytes
+ReadBandwidthProbe::ReadBandwidthProbe(uint64_t buffer_bytes) {
+  if (buffer_bytes < (uint64_t{1} << 20))
+    MESHLM_FAIL("memory bandwidth probe: buffer of " << buffer_bytes
                                                      << " B is too small (expected >= 1 MiB)");
+  count_ = buffer_bytes / 256 * 64;
+  data_ = static_cast<float*>(std::aligned_alloc(64, count_ * 4));
+  if (!data_) MESHLM_FAIL("memory bandwidth probe: cannot allocate " << count_ * 4 << " B");
+  for (uint64_t i = 0; i < count_; ++i) data_[i] = static_cast<float>(i & 1023) * 0.5f;
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() {
+  std::free(data_);
+}
+
+double ReadBandwidthProbe::pass() {
+  const auto t0 = std::chrono::steady_clock::now();
+  sink_ += stream_sum(data_, count_);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Keep the sum observable so the pass cannot be optimised away.
+  asm volatile("" : : "r"(&sink_) : "memory");
+  return s;
+}
+
+MemBwResult measure_read_bandwidth(const MemBwOptions& o) {
   if (o.repeats < 1 || o.warmup < 0)
     MESHLM_FAIL("memory bandwidth probe: repeats " << o.repeats << " and warmup " << o.warmup
                                                    << " (expected repeats >= 1, warmup >= 0)");
-  const uint64_t count = o.buffer_bytes / 256 * 64;  // floats, a multiple of 64
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> buf(static_cast<float*>(std::aligned_alloc(64, count * 4)));
-  if (!buf) MESHLM_FAIL("memory bandwidth probe: cannot allocate " << count * 4 << " B");
-  float* p = buf.get();
-  for (uint64_t i = 0; i < count; ++i) p[i] = static_cast<float>(i & 1023) * 0.5f;
-
-  volatile float sink = 0;
-  for (int w = 0; w < o.warmup; ++w) sink = sink + stream_sum(p, count);
+  ReadBandwidthProbe probe(o.buffer_bytes);
+  for (int w = 0; w < o.warmup; ++w) probe.pass();
   MemBwResult r;
-  r.buffer_bytes = count * 4;
-  for (int i = 0; i < o.repeats; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    sink = sink + stream_sum(p, count);
-    r.seconds.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  r.buffer_bytes = probe.bytes();
+  for (int i = 0; i < o.repeats; ++i) r.seconds.push_back(probe.pass());
   std::vector<double> s = r.seconds;
   std::sort(s.begin(), s.end());
   const double med = s.size() % 2 ? s[s.size() / 2] : (s[s.size() / 2 - 1] + s[s.size() / 2]) / 2;

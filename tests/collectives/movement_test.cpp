@@ -12,7 +12,7 @@
 namespace meshlm::testing {
 namespace {
 
-constexpr float kSentinel = -12345.0f;
+constexpr float kSentinel = -1000.0f;  // exact in bf16, outside every input range and sum
 
 // Three all_gather layouts: separate buffers, send == recv (own block first),
 // send == recv + rank * count (MPI's in-place layout).

@@ -13,7 +13,7 @@
 namespace meshlm::testing {
 namespace {
 
-constexpr float kSentinel = -12345.0f;  // exact in bf16, outside every input range
+constexpr float kSentinel = -1000.0f;  // exact in bf16, outside every input range and sum
 constexpr size_t kGuard = 8;            // elements after each buffer that must stay untouched
 
 // A buffer of `n` dtype elements plus a guard, filled with the sentinel.

@@ -73,6 +73,15 @@ TEST(SafetensorsCheckpoint, ReadsBackWhatWasWritten) {
   }
 }
 
+TEST(SafetensorsCheckpoint, FormatIsSniffedWhateverTheFileName) {
+  Written w;
+  fs::rename(w.file(), w.dir / "weights.bin");
+  EXPECT_NE(open_checkpoint(w.dir / "weights.bin")->describe().find("safetensors"),
+            std::string::npos);
+  write_bytes(w.dir / "pytorch_model.bin", std::string("PK\x03\x04") + std::string(100, 'x'));
+  expect_error([&] { open_checkpoint(w.dir / "pytorch_model.bin"); }, {"PyTorch", "safetensors"});
+}
+
 TEST(SafetensorsCheckpoint, ReadsAnIndexOfSeveralFiles) {
   Written w(DType::f32, 40'000);
   int shards = 0;

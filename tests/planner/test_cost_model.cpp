@@ -32,8 +32,8 @@ TEST(CostModel, DecodeIsBandwidthBoundOnOneDevice) {
   EXPECT_FALSE(s.compute_bound());
   EXPECT_EQ(s.collectives, 0);
   // FLOPs: 2 x (matmul params incl. lm_head) + attention 4 x 32 heads x 128 x 4096 x 32 layers.
-  EXPECT_DOUBLE_EQ(s.flops, 2.0 * (6738415616.0 - 131072000.0 - 65 * 4096) +
-                                4.0 * 32 * 128 * 4096 * 32);
+  EXPECT_DOUBLE_EQ(s.flops,
+                   2.0 * (6738415616.0 - 131072000.0 - 65 * 4096) + 4.0 * 32 * 128 * 4096 * 32);
 }
 
 TEST(CostModel, TensorParallelDecodeAddsTwoAllReducesPerLayer) {
@@ -59,7 +59,8 @@ TEST(CostModel, PrefillIsComputeBoundAndChunked) {
   // Dense matmuls: 2 x 2048 tokens x (params - embed - lm_head - norms) + lm_head for the
   // last position; causal attention: 4 x 32 x 128 x 32 layers x (2048 x 2049 / 2).
   const double dense = 6738415616.0 - 2 * 131072000.0 - 65 * 4096;
-  const double flops = 2.0 * 2048 * dense + 2.0 * 131072000 + 4.0 * 32 * 128 * 32 * (2048.0 * 2049 / 2);
+  const double flops =
+      2.0 * 2048 * dense + 2.0 * 131072000 + 4.0 * 32 * 128 * 32 * (2048.0 * 2049 / 2);
   EXPECT_NEAR(p.flops / flops, 1.0, 1e-12);
   EXPECT_NEAR(p.total_s, flops / 2.75e14, 1e-9);  // every chunk compute-bound
   // Weights are read once per chunk: 4 chunks.

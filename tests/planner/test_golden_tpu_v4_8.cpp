@@ -107,7 +107,8 @@ TEST(GoldenTpuV4_8, Llama32_3B) {
 //   activations 111,935,488 + 160,000 B; comm 8,388,608; fixed 3,489,931,264, per sequence
 //   537,030,912 -> B = floor(27,433,833,267 / 537,030,912) = floor(51.08) = 51;
 //   t = (3,369,607,168 - 65,536,000 + 51 x 536,870,912) / 1.2e12 = 25.57 ms + 65 all-reduces
-//   of 835,584 B (44.0 us) + gather of 6,528,000 B (0.12 ms) = 29.45 ms -> 1,731 tok/s.
+//   of 835,584 B (57.9 us, 3.76 ms) + gather of 6,528,000 B (0.12 ms) = 29.45 ms
+//   -> 1,731 tok/s.
 // Chosen 1x4 (1,731 tok/s, 4% above 2x2), max batch 51.
 TEST(GoldenTpuV4_8, Llama2_7B) {
   const SearchResult r = answer("llama-2-7b");
@@ -151,9 +152,9 @@ TEST(GoldenTpuV4_8, Llama2_13B) {
 //   logits 4 x (50272 + 201088) + rows 4 x (8640 + 2048 + 256 + 5760) + comm 4 x 2880
 //   = 27,036,032 -> B = floor(20,328,533,939 / 27,036,032) = floor(751.9) = 751.
 //   t: every local expert is touched at B = 751 (1 - (28/32)^751 = 1), weights read
-//   W - embedding 201,088 x 2880 / 4 x 2 = 10,171,446,144 B; + 751 x kv -> 24.72 ms; 49
-//   all-reduces of 8,651,520 B (174.2 us each, 8.54 ms) + gather of 604,068,352 B (10.08 ms)
-//   ... total collectives 25.68 ms incl. the embedding all-reduce -> 50.40 ms -> 14,900 tok/s.
+//   W - embedding 201,088 x 2880 / 4 x 2 = 10,171,446,144 B; + 751 x kv -> 24.72 ms;
+//   49 all-reduces (2 per layer + the embedding's) of 8,651,520 B (318.4 us each, 15.60 ms)
+//   + gather of 604,068,352 B (10.08 ms) = 25.68 ms -> t = 50.40 ms -> 14,900 tok/s.
 // 2x2: W 20,917,180,032, kv 51,904,512 -> B = floor(182.5) = 182 (364 total);
 //   t = 24.82 + 4.41 ms = 29.23 ms -> 12,455 tok/s.
 // Chosen 1x4 (14,900 tok/s), max batch 751.

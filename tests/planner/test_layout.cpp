@@ -110,8 +110,8 @@ TEST(Layout, DivisibilityErrorsNameTensorDimensionAndAxis) {
   EXPECT_NE(experts.find("experts.gate_up_proj"), std::string::npos) << experts;
   EXPECT_NE(experts.find("32 experts"), std::string::npos) << experts;
 
-  EXPECT_THROW(make_layout(ModelConfig::load("llama-2-7b"), AbstractMesh::parse("2x2", {"data", "model"}),
-                           DType::bf16),
+  EXPECT_THROW(make_layout(ModelConfig::load("llama-2-7b"),
+                           AbstractMesh::parse("2x2", {"data", "model"}), DType::bf16),
                Error);
 }
 
@@ -125,7 +125,8 @@ TEST(Layout, MoeFamilies) {
 
   const ModelConfig oss = ModelConfig::load("gpt-oss-20b");
   const MeshLayout g = make_layout(oss, dp_mp_mesh(1, 4), DType::bf16);
-  EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.gate_up_proj"), PartitionSpec::of({"mp", "", ""}));
+  EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.gate_up_proj"),
+            PartitionSpec::of({"mp", "", ""}));
   EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.down_proj_bias"), col);
   EXPECT_EQ(spec_of(g, "model.layers.0.mlp.router.weight"), rep2);
   EXPECT_EQ(spec_of(g, "model.layers.0.self_attn.sinks"), PartitionSpec::of({"mp"}));

@@ -31,7 +31,7 @@ TEST(MemoryModel, KvBytesPerTokenAndSequence) {
   // Llama-2-7B in bf16: 2 (K,V) x 32 layers x 32 heads x 128 x 2 B = 524,288 B per token.
   const ModelConfig l7 = ModelConfig::load("llama-2-7b");
   EXPECT_EQ(kv_bytes_per_token(l7, 32, DType::bf16), 524288u);
-  EXPECT_EQ(kv_cache_bytes(l7, 32, 1, 4096, DType::bf16), 524288ull * 4096);  // 2 GiB
+  EXPECT_EQ(kv_cache_bytes(l7, 32, 1, 4096, DType::bf16), 524288ull * 4096);         // 2 GiB
   EXPECT_EQ(kv_cache_bytes(l7, 8, 3, 4096, DType::bf16), 3ull * 524288 / 4 * 4096);  // mp = 4
   // int8 KV: 128 bytes + one 2-byte bf16 scale per head and position.
   EXPECT_EQ(kv_bytes_per_token(l7, 32, DType::i8), 2ull * 32 * 32 * 130);
@@ -41,8 +41,10 @@ TEST(MemoryModel, KvBytesPerTokenAndSequence) {
   EXPECT_EQ(kv_bytes_per_token(l70, 8, DType::bf16), 327680u);
   // Mistral: every layer holds at most the 4096-position window.
   const ModelConfig mis = ModelConfig::load("mistral-7b-v0.1");
-  EXPECT_EQ(kv_cache_bytes(mis, 8, 1, 32768, DType::bf16), kv_cache_bytes(mis, 8, 1, 4096, DType::bf16));
-  EXPECT_EQ(kv_cache_bytes(mis, 8, 1, 1000, DType::bf16), 1000ull * kv_bytes_per_token(mis, 8, DType::bf16));
+  EXPECT_EQ(kv_cache_bytes(mis, 8, 1, 32768, DType::bf16),
+            kv_cache_bytes(mis, 8, 1, 4096, DType::bf16));
+  EXPECT_EQ(kv_cache_bytes(mis, 8, 1, 1000, DType::bf16),
+            1000ull * kv_bytes_per_token(mis, 8, DType::bf16));
   // gpt-oss-20b: 12 sliding layers hold 128 positions, 12 full layers hold 4096;
   // per layer and position 2 x 8 heads x 64 x 2 B = 2048 B.
   const ModelConfig oss = ModelConfig::load("gpt-oss-20b");

@@ -33,19 +33,22 @@ namespace {
 //     down 32x2880x2880 + 32x2880 = 796,631,072; norms 5760; = 823,186,976;
 //     x 24 = 19,756,487,424; + 2880 = 20,914,757,184.
 const std::map<std::string, uint64_t> kPublished = {
-    {"tinyllama-1.1b", 1100048384ull},    {"llama-3.2-1b", 1235814400ull},
-    {"llama-3.2-3b", 3212749824ull},      {"llama-2-7b", 6738415616ull},
-    {"llama-2-13b", 13015864320ull},      {"mistral-7b-v0.1", 7241732096ull},
-    {"llama-3.1-70b", 70553706496ull},    {"qwen2-7b", 7615616512ull},
+    {"tinyllama-1.1b", 1100048384ull},     {"llama-3.2-1b", 1235814400ull},
+    {"llama-3.2-3b", 3212749824ull},       {"llama-2-7b", 6738415616ull},
+    {"llama-2-13b", 13015864320ull},       {"mistral-7b-v0.1", 7241732096ull},
+    {"llama-3.1-70b", 70553706496ull},     {"qwen2-7b", 7615616512ull},
     {"mixtral-8x7b-v0.1", 46702792704ull}, {"gpt-oss-20b", 20914757184ull},
 };
 
-std::string stories() { return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin"; }
+std::string stories() {
+  return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin";
+}
 
 nlohmann::json small_llama() {
-  return {{"model_type", "llama"},       {"hidden_size", 64},         {"intermediate_size", 172},
-          {"num_hidden_layers", 2},      {"num_attention_heads", 8},  {"num_key_value_heads", 4},
-          {"vocab_size", 512},           {"max_position_embeddings", 256}};
+  return {{"model_type", "llama"},    {"hidden_size", 64},
+          {"intermediate_size", 172}, {"num_hidden_layers", 2},
+          {"num_attention_heads", 8}, {"num_key_value_heads", 4},
+          {"vocab_size", 512},        {"max_position_embeddings", 256}};
 }
 
 template <class F>

@@ -11,7 +11,9 @@ namespace fs = std::filesystem;
 using namespace meshlm;
 
 namespace {
-std::string stories() { return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin"; }
+std::string stories() {
+  return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin";
+}
 template <class F>
 std::string error_of(F&& f) {
   try {
@@ -52,7 +54,8 @@ TEST(PlanForMesh, Stories260KOnEveryTestMesh) {
     EXPECT_EQ(p.predicted_bytes.at("comm"), mp > 1 ? 512ull * 64 * 4 : 0u) << shape;
     EXPECT_EQ(p.predicted_bytes.at("reserve"), 0u);  // no device: capacity unknown
     // The plan survives a save/load round trip unchanged.
-    const fs::path path = fs::temp_directory_path() / (std::string("meshlm_plan_") + shape + ".json");
+    const fs::path path =
+        fs::temp_directory_path() / (std::string("meshlm_plan_") + shape + ".json");
     p.save(path.string());
     EXPECT_EQ(Plan::load(path.string()).to_json(), p.to_json());
     fs::remove(path);
@@ -93,8 +96,9 @@ TEST(PlanForMesh, ErrorsNameTheCause) {
   EXPECT_NE(mp.find("axis 'mp' (size 3)"), std::string::npos) << mp;
 
   r.seq_len = 1024;
-  EXPECT_NE(error_of([&] { plan_for_mesh(c, dp_mp_mesh(1, 1), r); }).find("max_position_embeddings"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { plan_for_mesh(c, dp_mp_mesh(1, 1), r); }).find("max_position_embeddings"),
+      std::string::npos);
 
   const ModelConfig big = ModelConfig::load("llama-3.1-70b");
   PlanRequest b;

@@ -55,7 +55,7 @@ TEST(NamedSharding, ShardShapesForEverySpec) {
   EXPECT_EQ(shard({"", "mp"}), (Shape{8, 6}));    // row-parallel
   EXPECT_EQ(shard({"dp", "mp"}), (Shape{4, 6}));  // both axes
   EXPECT_EQ(shard({"mp", "dp"}), (Shape{4, 6}));
-  EXPECT_EQ(shard({"", ""}), (Shape{8, 12}));     // replicated
+  EXPECT_EQ(shard({"", ""}), (Shape{8, 12}));  // replicated
   EXPECT_EQ(NamedSharding(mesh, PartitionSpec({{"dp", "mp"}, {}})).shard_shape(s), (Shape{2, 12}));
   EXPECT_EQ(NamedSharding(mesh, PartitionSpec({{}, {"mp", "dp"}})).shard_shape(s), (Shape{8, 3}));
   const AbstractMesh m14 = AbstractMesh::parse("1x4");
@@ -68,8 +68,9 @@ TEST(NamedSharding, BlocksTileTheTensor) {
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> mult(1, 4);
   const std::vector<PartitionSpec> specs = {
-      PartitionSpec::of({"mp", ""}), PartitionSpec::of({"", "mp"}), PartitionSpec::of({"dp", "mp"}),
-      PartitionSpec::of({"", ""}), PartitionSpec({{"dp", "mp"}, {}}), PartitionSpec({{"mp", "dp"}, {}}),
+      PartitionSpec::of({"mp", ""}),      PartitionSpec::of({"", "mp"}),
+      PartitionSpec::of({"dp", "mp"}),    PartitionSpec::of({"", ""}),
+      PartitionSpec({{"dp", "mp"}, {}}),  PartitionSpec({{"mp", "dp"}, {}}),
       PartitionSpec::of({"mp", "", "dp"})};
   std::set<int64_t> sizes;
   for (const char* shape : {"1x1", "2x2", "1x4", "4x1", "2x3", "3x2"}) {
@@ -94,15 +95,18 @@ TEST(NamedSharding, ErrorsNameTensorDimensionAndAxis) {
   EXPECT_EQ(div,
             "dimension 0 of model.layers.3.mlp.up_proj.weight (size 172) is not divisible by axis "
             "'mp' (size 3)");
-  const std::string unknown =
-      error_of([&] { PartitionSpec::of({"tp", ""}).validate(mesh, "lm_head.weight"); });
+  const std::string unknown = error_of([&] {
+    PartitionSpec::of({"tp", ""}).validate(mesh, "lm_head.weight");
+  });
   EXPECT_NE(unknown.find("lm_head.weight"), std::string::npos);
   EXPECT_NE(unknown.find("'tp'"), std::string::npos);
-  const std::string twice =
-      error_of([&] { PartitionSpec::of({"mp", "mp"}).validate(mesh, "model.norm.weight"); });
+  const std::string twice = error_of([&] {
+    PartitionSpec::of({"mp", "mp"}).validate(mesh, "model.norm.weight");
+  });
   EXPECT_NE(twice.find("model.norm.weight"), std::string::npos);
   EXPECT_NE(twice.find("more than once"), std::string::npos);
-  const std::string rank = error_of(
-      [&] { NamedSharding(mesh, PartitionSpec::of({"mp"})).validate({6, 6}, "model.embed_tokens.weight"); });
+  const std::string rank = error_of([&] {
+    NamedSharding(mesh, PartitionSpec::of({"mp"})).validate({6, 6}, "model.embed_tokens.weight");
+  });
   EXPECT_NE(rank.find("model.embed_tokens.weight"), std::string::npos);
 }

@@ -27,21 +27,26 @@ std::string error_of(F&& f) {
 Plan small_plan() {
   Plan p;
   p.model_name = "tiny";
-  p.model_config = {{"model_type", "llama"},     {"hidden_size", 64},
-                    {"intermediate_size", 172},  {"num_hidden_layers", 2},
-                    {"num_attention_heads", 8},  {"num_key_value_heads", 4},
+  p.model_config = {{"model_type", "llama"},    {"hidden_size", 64},
+                    {"intermediate_size", 172}, {"num_hidden_layers", 2},
+                    {"num_attention_heads", 8}, {"num_key_value_heads", 4},
                     {"vocab_size", 512}};
   p.mesh = AbstractMesh::parse("2x2");
-  p.rules.add("model\\.layers\\.\\d+\\.self_attn\\.[qkv]_proj\\.weight", PartitionSpec::of({"mp", ""}));
+  p.rules.add("model\\.layers\\.\\d+\\.self_attn\\.[qkv]_proj\\.weight",
+              PartitionSpec::of({"mp", ""}));
   p.rules.add("model\\.layers\\.\\d+\\.self_attn\\.o_proj\\.weight", PartitionSpec::of({"", "mp"}));
   p.rules.add(".*norm\\.weight", PartitionSpec::of({""}));
   for (int l : {0, 2, 10}) {
     const std::string a = "model.layers." + std::to_string(l) + ".self_attn.";
-    p.tensors.push_back({a + "q_proj.weight", {64, 64}, DType::bf16, PartitionSpec::of({"mp", ""})});
-    p.tensors.push_back({a + "k_proj.weight", {32, 64}, DType::bf16, PartitionSpec::of({"mp", ""})});
-    p.tensors.push_back({a + "o_proj.weight", {64, 64}, DType::bf16, PartitionSpec::of({"", "mp"})});
+    p.tensors.push_back(
+        {a + "q_proj.weight", {64, 64}, DType::bf16, PartitionSpec::of({"mp", ""})});
+    p.tensors.push_back(
+        {a + "k_proj.weight", {32, 64}, DType::bf16, PartitionSpec::of({"mp", ""})});
+    p.tensors.push_back(
+        {a + "o_proj.weight", {64, 64}, DType::bf16, PartitionSpec::of({"", "mp"})});
   }
-  p.tensors.push_back({"model.embed_tokens.weight", {512, 64}, DType::f32, PartitionSpec::of({"mp", ""})});
+  p.tensors.push_back(
+      {"model.embed_tokens.weight", {512, 64}, DType::f32, PartitionSpec::of({"mp", ""})});
   p.weight_dtype = DType::bf16;
   p.kv_dtype = DType::bf16;
   p.seq_len = 256;

@@ -19,8 +19,9 @@ TEST(ShardingRules, FirstMatchWins) {
   EXPECT_EQ(*r.match("lm_head.weight"), PartitionSpec::of({"", "mp"}));
 
   // Reversed order: the catch-all now shadows everything.
-  ShardingRules rev({{".*", PartitionSpec::of({"", "mp"})},
-                     {"model\\.layers\\.\\d+\\.mlp\\.up_proj\\.weight", PartitionSpec::of({"mp", ""})}});
+  ShardingRules rev(
+      {{".*", PartitionSpec::of({"", "mp"})},
+       {"model\\.layers\\.\\d+\\.mlp\\.up_proj\\.weight", PartitionSpec::of({"mp", ""})}});
   EXPECT_EQ(rev.match_index("model.layers.0.mlp.up_proj.weight"), 0u);
 }
 
