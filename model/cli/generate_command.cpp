@@ -25,6 +25,7 @@
 #include "model/generate.h"
 #include "model/io/checkpoint.h"
 #include "model/io/tokenizer.h"
+#include "planner/mesh_search.h"
 #include "planner/planner.h"
 #include "sharding/units.h"
 
@@ -35,7 +36,7 @@ namespace {
 struct Options {
   std::string model, plan, mesh, tokenizer, prompts_file, json, stop_ids;
   std::vector<std::string> prompts, prompt_ids;
-  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = 0, top_k = 0;
+  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk, top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0, synthetic_seed = 1;
   bool synthetic = false;
@@ -272,7 +273,8 @@ Command add_generate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seq-len", o->seq_len, "Sequence length (default: the model's)");
   sub->add_option("--batch", o->batch, "Global batch (default: prompts, rounded up to dp)");
-  sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (default seq-len)");
+  sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (0 = seq-len)")
+      ->capture_default_str();
   sub->add_option("--dtype", o->dtype, "Weight dtype: fp32 or bf16")->capture_default_str();
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32 or bf16")->capture_default_str();
   sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");

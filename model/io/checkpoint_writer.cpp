@@ -117,7 +117,9 @@ void write_safetensors_file(const Checkpoint& src, const std::vector<std::string
 
 std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, const std::string& dir,
                                                       const WriteOptions& options) {
-  element_bytes(options.dtype);  // throws for dtypes that cannot be stored
+  if (options.dtype != DType::f32 && options.dtype != DType::bf16 && options.dtype != DType::f16)
+    MESHLM_FAIL("safetensors weights are written as fp32, bf16 or fp16, not "
+                << dtype_name(options.dtype));
   fs::create_directories(dir);
   // A previous model in dir must not shadow this one (an index wins over a single file).
   for (const auto& entry : fs::directory_iterator(dir)) {

@@ -105,6 +105,35 @@ void pack_rows(const T* src, int64_t ld, int nr, int64_t cols, float* dst) {
   }
 }
 
+// Decode with a long x: the weight rows of kGroupTiles tiles stream along
+// cols in slices whose part of x (<= kSliceBytes) stays in L1 for all of
+// them; each tile carries its lane sums from slice to slice (same bits).
+constexpr int64_t kSliceBytes = 16 * 1024;
+constexpr int kGroupTiles = 4;
+
+template <class WT, class Table>
+void stream_sliced(const Table& table, const float* xp, int64_t n, const WT* w, int64_t rows,
+                   int64_t cols, float* y, TileShape shape, const float* bias, bool accumulate) {
+  thread_local Scratch partial_scratch;
+  float* partial = partial_scratch.get(static_cast<size_t>(kGroupTiles * shape.r * shape.n * kLanes));
+  const int64_t slice = std::max<int64_t>(kLanes, kSliceBytes / (n * 4) / kLanes * kLanes);
+  const int nn = static_cast<int>(n);
+  for (int64_t g0 = 0; g0 < rows; g0 += kGroupTiles * shape.r) {
+    const int64_t g1 = std::min<int64_t>(rows, g0 + kGroupTiles * shape.r);
+    for (int64_t k0 = 0; k0 < cols; k0 += slice) {
+      const int64_t len = std::min(slice, cols - k0);
+      const float* xs = xp + k0 * n;  // chunk k0 / 16 of the packed x
+      for (int64_t r0 = g0, t = 0; r0 < g1; r0 += shape.r, ++t) {
+        const int rr = static_cast<int>(std::min<int64_t>(shape.r, g1 - r0));
+        const Epilogue ep{bias ? bias + r0 : nullptr, accumulate,
+                          partial + t * shape.r * shape.n * kLanes, k0 > 0, k0 + slice >= cols};
+        table[rr - 1][nn - 1](w + r0 * cols + k0, cols, kLanes, xs, kLanes, nn * kLanes, len,
+                              y + r0, rows, ep);
+      }
+    }
+  }
+}
+
 template <class WT>
 void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate) {
@@ -126,6 +155,10 @@ void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
     // Weights used by one input tile stream straight from memory; weights
     // reused by several are widened and packed once per tile of rows.
     const bool pack_w = np > shape.n;
+    if (!pack_w && np * cols * 4 > kSliceBytes) {
+      stream_sliced(table, xp, np, w, rows, cols, y + p0 * rows, shape, bias, accumulate);
+      continue;
+    }
     float* wp = pack_w ? w_scratch.get(static_cast<size_t>(shape.r * chunks * kLanes)) : nullptr;
     for (int64_t r0 = 0; r0 < rows; r0 += shape.r) {
       const int rr = static_cast<int>(std::min<int64_t>(shape.r, rows - r0));

@@ -36,10 +36,17 @@ namespace meshlm::ops_detail {
 
 constexpr int kLanes = 16;
 
-// What a tile writes: y[i * ldy + r] for its R x N outputs.
+// What a tile writes: y[i * ldy + r] for its R x N outputs. A dot product
+// may also be split along cols into slices (multiples of 16 columns but the
+// last): the 16 lane sums of every output are then saved to `partial`
+// ([R][N][16]) after a slice and resumed from it by the next one, which
+// leaves the order, and so the bits, unchanged.
 struct Epilogue {
   const float* bias = nullptr;  // [R] slice for this tile's rows, or null
   bool accumulate = false;
+  float* partial = nullptr;  // lane sums carried between slices
+  bool resume = false;       // start from `partial` instead of zero
+  bool finish = true;        // reduce and write y; else save to `partial`
 };
 
 inline void store_out(float dot, int r, float* y_at, const Epilogue& ep) {
@@ -112,10 +119,17 @@ void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t l
               int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
   __m512 acc[R][N];
   for (int r = 0; r < R; ++r)
-    for (int i = 0; i < N; ++i) acc[r][i] = _mm512_setzero_ps();
+    for (int i = 0; i < N; ++i)
+      acc[r][i] = ep.resume ? _mm512_loadu_ps(ep.partial + (r * N + i) * kLanes)
+                            : _mm512_setzero_ps();
   const int64_t full = cols / kLanes * kLanes;
   for (int64_t k = 0; k < full; k += kLanes, w += wstep, x += xstep) {
     __m512 wv[R];
+#ifdef PFD
+    if ((k & PFM) == 0)
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(w + r * ldw) + PFD, _MM_HINT_T0);
+#endif
     for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw);
     for (int i = 0; i < N; ++i) {
       __m512 xv = _mm512_loadu_ps(x + i * ldx);
@@ -131,6 +145,11 @@ void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t l
       for (int r = 0; r < R; ++r) acc[r][i] = _mm512_mask3_fmadd_ps(wv[r], xv, acc[r][i], m);
     }
   }
+  if (!ep.finish) {
+    for (int r = 0; r < R; ++r)
+      for (int i = 0; i < N; ++i) _mm512_storeu_ps(ep.partial + (r * N + i) * kLanes, acc[r][i]);
+    return;
+  }
   for (int i = 0; i < N; ++i)
     for (int r = 0; r < R; ++r) store_out(lane_tree_sum(acc[r][i]), r, y + i * ldy + r, ep);
 }
@@ -138,9 +157,23 @@ void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t l
 template <class WT, int R, int N>
 void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
               int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
-  for (int i = 0; i < N; ++i)
+  float acc[R][N][kLanes];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < N; ++i)
+      for (int l = 0; l < kLanes; ++l)
+        acc[r][i][l] = ep.resume ? ep.partial[(r * N + i) * kLanes + l] : 0.f;
+  for (int64_t k0 = 0; k0 < cols; k0 += kLanes, w += wstep, x += xstep)
     for (int r = 0; r < R; ++r)
-      store_out(dot_portable(w + r * ldw, wstep, x + i * ldx, xstep, cols), r, y + i * ldy + r, ep);
+      for (int i = 0; i < N; ++i)
+        for (int l = 0; l < kLanes && k0 + l < cols; ++l)
+          acc[r][i][l] = std::fma(widen(w[r * ldw + l]), x[i * ldx + l], acc[r][i][l]);
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < N; ++i) {
+      if (!ep.finish)
+        for (int l = 0; l < kLanes; ++l) ep.partial[(r * N + i) * kLanes + l] = acc[r][i][l];
+      else
+        store_out(lane_tree_sum(acc[r][i]), r, y + i * ldy + r, ep);
+    }
 }
 #endif
 

@@ -1,6 +1,6 @@
 # Runs a command that must fail: non-zero exit within TIMEOUT seconds and
-# output (stdout + stderr) matching every regex in EXPECT (a ;-list).
-#   cmake -DEXPECT="needs 4 ranks;has 3" -DTIMEOUT=10 -P expect_failure.cmake -- cmd args...
+# output (stdout + stderr) matching every regex in EXPECT (separated by "&&").
+#   cmake "-DEXPECT=needs 4 ranks&&has 3" -DTIMEOUT=10 -P expect_failure.cmake -- cmd args...
 set(cmd)
 set(collect OFF)
 math(EXPR last "${CMAKE_ARGC} - 1")
@@ -11,7 +11,8 @@ foreach(i RANGE ${last})
     set(collect ON)
   endif()
 endforeach()
-if(NOT cmd)
+list(LENGTH cmd ncmd)
+if(ncmd EQUAL 0)
   message(FATAL_ERROR "expect_failure.cmake: no command after --")
 endif()
 if(NOT TIMEOUT)
@@ -29,7 +30,8 @@ endif()
 if(NOT rc MATCHES "^[0-9]+$")
   message(FATAL_ERROR "the command did not exit by itself: ${rc}")
 endif()
-foreach(re IN LISTS EXPECT)
+string(REPLACE "&&" ";" regexes "${EXPECT}")
+foreach(re IN LISTS regexes)
   if(NOT "${out}${err}" MATCHES "${re}")
     message(FATAL_ERROR "output does not match '${re}'")
   endif()

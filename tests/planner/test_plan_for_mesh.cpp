@@ -117,6 +117,7 @@ TEST(PlanForMesh, ErrorsNameTheCause) {
 TEST(PlanForMesh, ShippedExamplePlansLoadAndMatchTheirModels) {
   size_t n = 0;
   for (auto& e : fs::directory_iterator(fs::path(config_dir()) / "plans")) {
+    if (e.path().extension() != ".json") continue;
     const Plan p = Plan::load(e.path().string());
     const ModelConfig c = ModelConfig::from_hf_json(p.model_config, p.model_name);
     check_plan_matches_model(p, c);
