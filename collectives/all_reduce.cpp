@@ -13,9 +13,11 @@
 namespace meshlm {
 namespace {
 
-// auto: recursive doubling up to this many bytes, the ring above (measured
-// with mesh-bench collectives on 2 ranks; see bench/README.md).
-constexpr size_t kRingThreshold = 32 * 1024;
+// auto: recursive doubling while its fp32 messages stay below this many bytes,
+// the ring above. Measured with `mesh-bench collectives --algo latency|bandwidth`
+// on 2 ranks: recursive doubling wins up to 3 KiB, the ring from 4 KiB (Open
+// MPI's shared-memory eager limit is 4 KiB; larger messages pay a handshake).
+constexpr size_t kRingThreshold = 3 * 1024;
 
 // Recursive doubling in fp32. Ranks beyond the largest power of two first
 // hand their data to rank r - pof2 and get the result back at the end. At
@@ -82,7 +84,7 @@ void all_reduce(const AxisGroup& g, const void* send, void* recv, size_t count, 
   }
   const bool latency = impl == CollectiveImpl::meshlm_latency ||
                        (impl == CollectiveImpl::meshlm &&
-                        (count * es <= kRingThreshold || count < static_cast<size_t>(g.size)));
+                        (count * sizeof(float) <= kRingThreshold || count < static_cast<size_t>(g.size)));
   if (latency) {
     recursive_doubling(g, send, recv, count, dtype);
     return;

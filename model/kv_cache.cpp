@@ -28,11 +28,10 @@ uint64_t KVCache::bytes() const {
   return total;
 }
 
-const void* KVCache::at(const std::vector<DeviceBuffer<std::byte>>& b, int64_t layer,
-                        int64_t slot) const {
-  const size_t per_slot = dtype_bytes(
-      dtype_, static_cast<uint64_t>(kv_heads_ * capacity_[static_cast<size_t>(layer)] * head_dim_));
-  return b[static_cast<size_t>(layer)].data() + static_cast<size_t>(slot) * per_slot;
+size_t KVCache::slot_offset(int64_t layer, int64_t slot) const {
+  return static_cast<size_t>(slot) *
+         dtype_bytes(dtype_, static_cast<uint64_t>(kv_heads_ * capacity_[static_cast<size_t>(layer)] *
+                                                   head_dim_));
 }
 
 void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const float* k, const float* v) {
@@ -41,8 +40,9 @@ void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const float* k, co
   const int64_t row = pos % cap;
   with_storage_type(dtype_, [&](auto tag) {
     using T = decltype(tag);
-    T* kc = static_cast<T*>(const_cast<void*>(keys(layer, slot)));
-    T* vc = static_cast<T*>(const_cast<void*>(values(layer, slot)));
+    const size_t off = slot_offset(layer, slot);
+    T* kc = reinterpret_cast<T*>(keys_[static_cast<size_t>(layer)].data() + off);
+    T* vc = reinterpret_cast<T*>(values_[static_cast<size_t>(layer)].data() + off);
     for (int64_t h = 0; h < kv_heads_; ++h) {
       T* kd = kc + (h * cap + row) * head_dim_;
       T* vd = vc + (h * cap + row) * head_dim_;

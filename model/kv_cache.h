@@ -26,14 +26,18 @@ class KVCache {
   uint64_t bytes() const;
 
   // [kv_heads, capacity, hd] of sequence slot `slot` in layer `layer`.
-  const void* keys(int64_t layer, int64_t slot) const { return at(keys_, layer, slot); }
-  const void* values(int64_t layer, int64_t slot) const { return at(values_, layer, slot); }
+  const void* keys(int64_t layer, int64_t slot) const {
+    return keys_[static_cast<size_t>(layer)].data() + slot_offset(layer, slot);
+  }
+  const void* values(int64_t layer, int64_t slot) const {
+    return values_[static_cast<size_t>(layer)].data() + slot_offset(layer, slot);
+  }
 
   // Stores one token's k, v [kv_heads, hd] (fp32) at position `pos`.
   void write(int64_t layer, int64_t slot, int64_t pos, const float* k, const float* v);
 
  private:
-  const void* at(const std::vector<DeviceBuffer<std::byte>>& b, int64_t layer, int64_t slot) const;
+  size_t slot_offset(int64_t layer, int64_t slot) const;  // bytes
 
   DType dtype_;
   int64_t batch_, kv_heads_, head_dim_;

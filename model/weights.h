@@ -26,7 +26,7 @@ struct ShardedTensor {
   DType dtype = DType::f32;
   DeviceBuffer<std::byte> data;
 
-  bool empty() const { return data.empty() && shape.empty(); }
+  bool empty() const { return shape.empty(); }  // a tensor the model does not have
   const void* ptr() const { return data.data(); }
   // A 2-D weight [rows, cols] as a linear() operand.
   WeightView view() const;

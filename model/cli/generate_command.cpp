@@ -87,18 +87,26 @@ std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer
   return out;
 }
 
-// "\rloading weights  42% (1.2 GiB of 2.9 GiB)" on rank 0's stderr for big models.
+// Loading progress of rank 0 for models of 64 MiB or more per device:
+// "\rloading weights  42% (1.2 GiB of 2.9 GiB)" on a terminal, a log line
+// every 25% otherwise.
 LoadProgressFn progress_printer(int rank) {
-  if (rank != 0 || !isatty(fileno(stderr))) return {};
+  if (rank != 0) return {};
+  const bool tty = isatty(fileno(stderr));
   auto last = std::make_shared<int>(-1);
-  return [last](const LoadProgress& p) {
+  return [last, tty](const LoadProgress& p) {
     if (p.bytes_total < (uint64_t{64} << 20)) return;
     const int pct = static_cast<int>(100 * p.bytes_done / std::max<uint64_t>(p.bytes_total, 1));
-    if (pct == *last) return;
+    if (pct == *last || (!tty && pct / 25 == *last / 25 && *last >= 0)) return;
     *last = pct;
-    std::fprintf(stderr, "\rloading weights %3d%% (%s of %s)%s", pct,
-                 format_bytes(static_cast<double>(p.bytes_done)).c_str(),
-                 format_bytes(static_cast<double>(p.bytes_total)).c_str(), pct == 100 ? "\n" : "");
+    const std::string done = format_bytes(static_cast<double>(p.bytes_done));
+    const std::string total = format_bytes(static_cast<double>(p.bytes_total));
+    if (tty)
+      std::fprintf(stderr, "\rloading weights %3d%% (%s of %s)%s", pct, done.c_str(), total.c_str(),
+                   pct == 100 ? "\n" : "");
+    else
+      spdlog::info("loading weights: {}% ({} of {}, {} of {} tensors)", pct, done, total,
+                   p.tensors_done, p.tensors_total);
   };
 }
 
@@ -177,7 +185,6 @@ int run(const Options& o) {
     }
     validate_prompts(config, layout, prompts, gen);
   });
-  const ModelConfig& config = ckpt->config();
   if (rank == 0)
     spdlog::info("{} on mesh {} ({}), weights {}, KV cache {}, batch {} x seq_len {}",
                  ckpt->describe(), abstract.shape_string(), device.describe(),
@@ -233,7 +240,6 @@ int run(const Options& o) {
   report.tokenizer = tokenizer ? &*tokenizer : nullptr;
   if (!stream) print_sequences(report);
   print_summary(report);
-  (void)config;
   if (!o.json.empty()) {
     std::ofstream f(o.json);
     f << report_json(report).dump(1) << "\n";

@@ -48,7 +48,7 @@ void print_summary(const RunReport& r) {
               t.prefill_tok_s(), static_cast<long long>(t.prompt_tokens), t.decode_tok_s(),
               static_cast<long long>(t.decode_tokens));
   std::printf("peak device memory per rank, measured / planned:\n  %-6s", "rank");
-  for (const char* c : kCategories) std::printf(" %-26s", c);
+  for (const char* c : kCategories) std::printf(" %-30s", c);
   std::printf("\n");
   for (size_t rank = 0; rank < r.memory.size(); ++rank) {
     std::printf("  %-6zu", rank);
@@ -59,7 +59,7 @@ void print_summary(const RunReport& r) {
         const uint64_t want = r.plan->predicted_bytes.at(c);
         cell += " / " + bytes(want) + (got == want ? " (=)" : "");
       }
-      std::printf(" %-26s", cell.c_str());
+      std::printf(" %-30s", cell.c_str());
     }
     std::printf("\n");
   }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/ops/linear_gemm.h"
 #include "model/ops/linear_tile.h"
 #include "sharding/error.h"
 
@@ -68,26 +69,6 @@ int64_t panel_rows(int64_t cols, int n_tile) {
   return std::clamp<int64_t>(rows / n_tile * n_tile, n_tile, 192);
 }
 
-// A 64-byte aligned scratch buffer that only grows (no allocation once warm).
-class Scratch {
- public:
-  float* get(size_t count) {
-    if (count > size_) {
-      buf_.reset(static_cast<float*>(std::aligned_alloc(64, (count * 4 + 63) / 64 * 64)));
-      MESHLM_CHECK(buf_ != nullptr, "linear: scratch allocation of " << count * 4 << " B failed");
-      size_ = count;
-    }
-    return buf_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> buf_;
-  size_t size_ = 0;
-};
-
 // Packs `nr` rows of `src` (row stride `ld`, `cols` long) chunk-interleaved:
 // dst[(c * nr + r) * 16 + l] = widen(src[r * ld + c * 16 + l]), zero-padded.
 template <class T>
@@ -114,8 +95,9 @@ constexpr int kGroupTiles = 4;
 template <class WT, class Table>
 void stream_sliced(const Table& table, const float* xp, int64_t n, const WT* w, int64_t rows,
                    int64_t cols, float* y, TileShape shape, const float* bias, bool accumulate) {
-  thread_local Scratch partial_scratch;
-  float* partial = partial_scratch.get(static_cast<size_t>(kGroupTiles * shape.r * shape.n * kLanes));
+  thread_local ops_detail::AlignedScratch partial_scratch;
+  float* partial =
+      partial_scratch.get(static_cast<size_t>(kGroupTiles * shape.r * shape.n * kLanes));
   const int64_t slice = std::max<int64_t>(kLanes, kSliceBytes / (n * 4) / kLanes * kLanes);
   const int nn = static_cast<int>(n);
   for (int64_t g0 = 0; g0 < rows; g0 += kGroupTiles * shape.r) {
@@ -144,7 +126,7 @@ void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
   const int64_t panel = n <= kMaxN ? n : panel_rows(cols, shape.n);
   // x panel [blocks of shape.n rows][chunks][rows of the block][16]: each
   // tile reads its inputs as one contiguous stream.
-  thread_local Scratch x_scratch, w_scratch;
+  thread_local ops_detail::AlignedScratch x_scratch, w_scratch;
   float* xp = x_scratch.get(static_cast<size_t>(panel * chunks * kLanes));
   for (int64_t p0 = 0; p0 < n; p0 += panel) {
     const int64_t np = std::min(panel, n - p0);
@@ -179,6 +161,19 @@ void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
   }
 }
 
+// Both paths give the same bits; the GEMM pays for packing a weight panel
+// once per input panel, which only many input rows amortize.
+constexpr int64_t kGemmMinRows = 48;
+
+template <class WT>
+void dispatch(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
+              const float* bias, bool accumulate) {
+  if (n >= kGemmMinRows && ops_detail::have_lane_gemm())
+    ops_detail::lane_gemm(x, n, w, rows, cols, y, bias, accumulate);
+  else
+    run_tiles(x, n, w, rows, cols, y, bias, accumulate);
+}
+
 }  // namespace
 
 void linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
@@ -191,9 +186,9 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
   MESHLM_CHECK(y != nullptr, "linear: null output");
   MESHLM_CHECK(w.cols == 0 || (x != nullptr && w.data != nullptr), "linear: null input or weight");
   if (w.dtype == DType::f32)
-    run_tiles(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
+    dispatch(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
   else
-    run_tiles(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
+    dispatch(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
 }
 
 }  // namespace meshlm

@@ -19,6 +19,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 #if defined(__AVX512F__)
 // GCC 12 reports its own _mm512_undefined_* placeholders inside the
@@ -31,6 +33,7 @@
 #endif
 
 #include "sharding/dtype.h"
+#include "sharding/error.h"
 
 namespace meshlm::ops_detail {
 
@@ -53,6 +56,26 @@ inline void store_out(float dot, int r, float* y_at, const Epilogue& ep) {
   if (ep.bias) dot += ep.bias[r];
   *y_at = ep.accumulate ? *y_at + dot : dot;
 }
+
+// A 64-byte aligned scratch buffer that only grows (no allocation once warm).
+class AlignedScratch {
+ public:
+  float* get(size_t count) {
+    if (count > size_) {
+      buf_.reset(static_cast<float*>(std::aligned_alloc(64, (count * 4 + 63) / 64 * 64)));
+      MESHLM_CHECK(buf_ != nullptr, "linear: scratch allocation of " << count * 4 << " B failed");
+      size_ = count;
+    }
+    return buf_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> buf_;
+  size_t size_ = 0;
+};
 
 // ---------------------------------------------------------------------------
 // Portable emulation of the same order (used when the compiler does not
@@ -120,16 +143,19 @@ void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t l
   __m512 acc[R][N];
   for (int r = 0; r < R; ++r)
     for (int i = 0; i < N; ++i)
-      acc[r][i] = ep.resume ? _mm512_loadu_ps(ep.partial + (r * N + i) * kLanes)
-                            : _mm512_setzero_ps();
+      acc[r][i] =
+          ep.resume ? _mm512_loadu_ps(ep.partial + (r * N + i) * kLanes) : _mm512_setzero_ps();
   const int64_t full = cols / kLanes * kLanes;
+  // Weights streamed from memory (plain rows): prefetch the rows of the
+  // next tile (the next R rows) at the same column, one line per row per 64
+  // bytes, so their streams are under way when this tile ends (measured: it
+  // helps wherever a tile computes more than fp32 x 1 row, and hurts there).
+  const bool prefetch_next = wstep == kLanes && (sizeof(WT) == 2 || N > 1);
   for (int64_t k = 0; k < full; k += kLanes, w += wstep, x += xstep) {
-    __m512 wv[R];
-#ifdef PFD
-    if ((k & PFM) == 0)
+    if (prefetch_next && (sizeof(WT) == 4 || (k & kLanes) == 0))
       for (int r = 0; r < R; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(w + r * ldw) + PFD, _MM_HINT_T0);
-#endif
+        _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw), _MM_HINT_T0);
+    __m512 wv[R];
     for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw);
     for (int i = 0; i < N; ++i) {
       __m512 xv = _mm512_loadu_ps(x + i * ldx);

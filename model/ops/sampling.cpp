@@ -54,7 +54,6 @@ float Rng::next_f32() {
 }
 
 int32_t argmax(const LogitsView& l) {
-  const int64_t V = l.vocab();
   int64_t best = 0;
   float best_val = l.at(0);
   for (int64_t s = 0; s < l.shards; ++s) {
@@ -65,7 +64,6 @@ int32_t argmax(const LogitsView& l) {
         best = s * l.shard_len + j;
       }
   }
-  (void)V;
   return static_cast<int32_t>(best);
 }
 

@@ -173,7 +173,7 @@ TEST(Linear, RowResultIndependentOfBatch) {
 // the kernels follow: bit-identical results.
 TEST(Linear, FollowsTheDocumentedSummationOrder) {
   for (DType dt : {DType::f32, DType::bf16})
-    for (int64_t n : {1, 4, 8, 40}) {
+    for (int64_t n : {1, 4, 8, 40, 64}) {
       Problem p{n, 19, 133, dt, false, false};
       SCOPED_TRACE(name_of(p));
       Data d(p);

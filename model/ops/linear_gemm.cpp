@@ -1,0 +1,199 @@
+// The prefill GEMM of linear(): see linear_gemm.h for what it computes.
+//
+// Lane layout: a packed operand holds, for lane l (0..15) and chunk c, the
+// elements at column 16c + l of its rows: packed[l][c][row of the block].
+// Weight panels have 32 rows (two vectors), input blocks 12 rows (broadcast).
+#include "model/ops/linear_gemm.h"
+
+#include <algorithm>
+
+#include "model/ops/linear_tile.h"
+
+namespace meshlm::ops_detail {
+
+#if defined(__AVX512F__)
+
+bool have_lane_gemm() {
+  return true;
+}
+
+namespace {
+
+constexpr int kMR = 32;  // weight rows per panel
+constexpr int kNR = 12;  // input rows per block
+constexpr int kAcc = 2 * kNR;
+
+inline __m512 load16(const float* p, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+inline __m512 load16(const bf16* p, __mmask16 m) {
+  return load_w(p, m);
+}
+
+inline __m512 unpack_pd(__m512 a, __m512 b, bool hi) {
+  const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
+  return _mm512_castpd_ps(hi ? _mm512_unpackhi_pd(x, y) : _mm512_unpacklo_pd(x, y));
+}
+
+// r[m][k] (16 x 16) -> r[k][m].
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + j], 128-bit block q: rows 4i..4i+3 at column 4q + j.
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = unpack_pd(t[4 * i], t[4 * i + 2], false);
+    r[4 * i + 1] = unpack_pd(t[4 * i], t[4 * i + 2], true);
+    r[4 * i + 2] = unpack_pd(t[4 * i + 1], t[4 * i + 3], false);
+    r[4 * i + 3] = unpack_pd(t[4 * i + 1], t[4 * i + 3], true);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    const __m512 u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    const __m512 v0 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    t[j] = _mm512_shuffle_f32x4(u0, v0, 0x88);
+    t[8 + j] = _mm512_shuffle_f32x4(u0, v0, 0xdd);
+    t[4 + j] = _mm512_shuffle_f32x4(u1, v1, 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(u1, v1, 0xdd);
+  }
+  for (int k = 0; k < 16; ++k) r[k] = t[k];
+}
+
+// Rows [0, mr) of w (row stride cols) -> wp[l][c][32], widened; rows >= mr are zero.
+template <class WT>
+void pack_weights(const WT* w, int mr, int64_t cols, int64_t chunks, float* wp) {
+  for (int h = 0; h < kMR / kLanes; ++h)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t k0 = c * kLanes;
+      const __mmask16 m =
+          static_cast<__mmask16>(cols - k0 >= kLanes ? 0xFFFFu : (1u << (cols - k0)) - 1u);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i) {
+        const int row = h * 16 + i;
+        r[i] = row < mr ? load16(w + row * cols + k0, m) : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      for (int l = 0; l < kLanes; ++l) _mm512_store_ps(wp + (l * chunks + c) * kMR + h * 16, r[l]);
+    }
+}
+
+// Rows [0, nr) of x -> xp[l][c][12]; rows >= nr are zero.
+void pack_inputs(const float* x, int nr, int64_t cols, int64_t chunks, float* xp) {
+  for (int l = 0; l < kLanes; ++l)
+    for (int64_t c = 0; c < chunks; ++c) {
+      float* d = xp + (l * chunks + c) * kNR;
+      const int64_t k = c * kLanes + l;
+      for (int i = 0; i < kNR; ++i) d[i] = i < nr && k < cols ? x[i * cols + k] : 0.f;
+    }
+}
+
+// The chains of one lane for a 32 x 12 block: `steps` fmas each, from +0;
+// out[(j * 12 + i) * 16 + m] = lane sum of weight row 16j + m with input row i.
+inline void lane_kernel(const float* wp, const float* xp, int64_t steps, float* out) {
+  __m512 acc[2][kNR];
+  for (int i = 0; i < kNR; ++i) acc[0][i] = acc[1][i] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < steps; ++c, wp += kMR, xp += kNR) {
+    const __m512 w0 = _mm512_load_ps(wp), w1 = _mm512_load_ps(wp + 16);
+    for (int i = 0; i < kNR; ++i) {
+      const __m512 xb = _mm512_set1_ps(xp[i]);
+      acc[0][i] = _mm512_fmadd_ps(w0, xb, acc[0][i]);
+      acc[1][i] = _mm512_fmadd_ps(w1, xb, acc[1][i]);
+    }
+  }
+  for (int j = 0; j < 2; ++j)
+    for (int i = 0; i < kNR; ++i) _mm512_store_ps(out + (j * kNR + i) * kLanes, acc[j][i]);
+}
+
+// The lane tree of lane_tree_sum over part[l][acc][16], then the epilogue
+// into y rows [0, nr), columns [0, mr).
+void finish_block(const float* part, int mr, int nr, float* y, int64_t ldy, const float* bias,
+                  bool accumulate) {
+  for (int j = 0; j < 2; ++j) {
+    const int valid = std::clamp(mr - 16 * j, 0, 16);
+    if (valid == 0) continue;
+    const __mmask16 m = static_cast<__mmask16>(valid == 16 ? 0xFFFFu : (1u << valid) - 1u);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(m, bias + 16 * j) : _mm512_setzero_ps();
+    for (int i = 0; i < nr; ++i) {
+      const int a = j * kNR + i;
+      auto P = [&](int l) { return _mm512_load_ps(part + (l * kAcc + a) * kLanes); };
+      __m512 s8[8], s4[4], s2[2];
+      for (int l = 0; l < 8; ++l) s8[l] = _mm512_add_ps(P(l), P(l + 8));
+      for (int l = 0; l < 4; ++l) s4[l] = _mm512_add_ps(s8[l], s8[l + 4]);
+      for (int l = 0; l < 2; ++l) s2[l] = _mm512_add_ps(s4[l], s4[l + 2]);
+      __m512 v = _mm512_add_ps(s2[0], s2[1]);
+      if (bias) v = _mm512_add_ps(v, b);
+      float* yp = y + i * ldy + 16 * j;
+      if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, yp), v);
+      _mm512_mask_storeu_ps(yp, m, v);
+    }
+  }
+}
+
+}  // namespace
+
+template <class WT>
+void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
+               const float* bias, bool accumulate) {
+  const int64_t chunks = (cols + kLanes - 1) / kLanes;
+  int64_t steps[kLanes];  // chain length of lane l: columns l, l + 16, ... below cols
+  for (int l = 0; l < kLanes; ++l) steps[l] = cols > l ? (cols - l + kLanes - 1) / kLanes : 0;
+  // Input panel: its packed blocks stay in L2 while every weight panel passes.
+#ifndef MAXB
+#define MAXB 16
+#endif
+#ifndef PB
+#define PB 1024
+#endif
+  constexpr int64_t kPanelBytes = PB * 1024;
+  const int64_t panel = std::clamp<int64_t>(kPanelBytes / (chunks * kLanes * 4) / kNR, 1, MAXB) * kNR;
+  thread_local AlignedScratch x_scratch, w_scratch, part_scratch;
+  float* xp = x_scratch.get(static_cast<size_t>(panel * chunks * kLanes));
+  float* wp = w_scratch.get(static_cast<size_t>(kMR * chunks * kLanes));
+  float* part = part_scratch.get(static_cast<size_t>(panel / kNR * kLanes * kAcc * kLanes));
+  const size_t block_x = static_cast<size_t>(kNR * chunks * kLanes);
+  const size_t block_part = static_cast<size_t>(kLanes * kAcc * kLanes);
+  for (int64_t p0 = 0; p0 < n; p0 += panel) {
+    const int64_t np = std::min(panel, n - p0);
+    const int64_t blocks = (np + kNR - 1) / kNR;
+    for (int64_t b = 0; b < blocks; ++b)
+      pack_inputs(x + (p0 + b * kNR) * cols, static_cast<int>(std::min<int64_t>(kNR, np - b * kNR)),
+                  cols, chunks, xp + b * block_x);
+    for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+      const int mr = static_cast<int>(std::min<int64_t>(kMR, rows - r0));
+      pack_weights(w + r0 * cols, mr, cols, chunks, wp);
+      // Lane by lane, so that the lane's weights (chunks x 32) stay in L1
+      // while every input block of the panel passes.
+      for (int l = 0; l < kLanes; ++l)
+        for (int64_t b = 0; b < blocks; ++b)
+          lane_kernel(wp + l * chunks * kMR, xp + b * block_x + l * chunks * kNR, steps[l],
+                      part + b * block_part + static_cast<size_t>(l * kAcc * kLanes));
+      for (int64_t b = 0; b < blocks; ++b)
+        finish_block(part + b * block_part, mr,
+                     static_cast<int>(std::min<int64_t>(kNR, np - b * kNR)),
+                     y + (p0 + b * kNR) * rows + r0, rows, bias ? bias + r0 : nullptr, accumulate);
+    }
+  }
+}
+
+#else
+
+bool have_lane_gemm() {
+  return false;
+}
+
+template <class WT>
+void lane_gemm(const float*, int64_t, const WT*, int64_t, int64_t, float*, const float*, bool) {
+  MESHLM_CHECK(false, "lane_gemm needs AVX-512 (have_lane_gemm() is false)");
+}
+
+#endif
+
+template void lane_gemm<float>(const float*, int64_t, const float*, int64_t, int64_t, float*,
+                               const float*, bool);
+template void lane_gemm<bf16>(const float*, int64_t, const bf16*, int64_t, int64_t, float*,
+                              const float*, bool);
+
+}  // namespace meshlm::ops_detail
