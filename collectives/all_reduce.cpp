@@ -82,9 +82,10 @@ void all_reduce(const AxisGroup& g, const void* send, void* recv, size_t count, 
     if (send != recv) std::memcpy(recv, send, count * es);
     return;
   }
-  const bool latency = impl == CollectiveImpl::meshlm_latency ||
-                       (impl == CollectiveImpl::meshlm &&
-                        (count * sizeof(float) <= kRingThreshold || count < static_cast<size_t>(g.size)));
+  const bool latency =
+      impl == CollectiveImpl::meshlm_latency ||
+      (impl == CollectiveImpl::meshlm &&
+       (count * sizeof(float) <= kRingThreshold || count < static_cast<size_t>(g.size)));
   if (latency) {
     recursive_doubling(g, send, recv, count, dtype);
     return;

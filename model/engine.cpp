@@ -14,10 +14,10 @@ namespace {
 ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
                            const DeviceMemory& memory) {
   if (!(plan.mesh == mesh.abstract()))
-    MESHLM_FAIL("the plan is for mesh " << plan.mesh.shape_string() << " "
-                                        << plan.mesh.to_string() << ", but the job's mesh is "
-                                        << mesh.abstract().shape_string() << " ("
-                                        << mesh.size() << " ranks)");
+    MESHLM_FAIL("the plan is for mesh " << plan.mesh.shape_string() << " " << plan.mesh.to_string()
+                                        << ", but the job's mesh is "
+                                        << mesh.abstract().shape_string() << " (" << mesh.size()
+                                        << " ranks)");
   ShardLayout layout = ShardLayout::make(config, plan, mesh.coords());
   const uint64_t w = layout.weight_bytes(config, plan), kv = layout.kv_cache_bytes(config),
                  act = layout.activation_bytes(config) + layout.comm_bytes(config);
@@ -30,8 +30,7 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
                          << format_bytes(static_cast<double>(kv)) << " for batch "
                          << layout.batch_local << " x seq_len " << layout.seq_len
                          << ", activations and comm " << format_bytes(static_cast<double>(act))
-                         << ") but "
-                         << format_bytes(static_cast<double>(free)) << " of "
+                         << ") but " << format_bytes(static_cast<double>(free)) << " of "
                          << format_bytes(static_cast<double>(memory.capacity()))
                          << " is free (use more devices, a smaller --seq-len/--batch, bf16 "
                             "weights, or a larger --device-memory)");
@@ -57,7 +56,9 @@ Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh&
       tokens_(static_cast<size_t>(layout_.rows)),
       logit_rows_(static_cast<size_t>(layout_.batch_local)) {}
 
-void Engine::reset_all() { std::fill(positions_.begin(), positions_.end(), 0); }
+void Engine::reset_all() {
+  std::fill(positions_.begin(), positions_.end(), 0);
+}
 
 void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows, int64_t m,
                      int64_t out0) {
@@ -68,11 +69,10 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
   for (int64_t r = 0; r < n; ++r) {
     MESHLM_CHECK(rows[r].token >= 0 && rows[r].token < V,
                  "token id " << rows[r].token << " outside the vocabulary 0.." << V - 1);
-    MESHLM_CHECK(rows[r].slot >= 0 && rows[r].slot < layout_.batch_local &&
-                     rows[r].pos >= 0 && rows[r].pos < layout_.seq_len,
-                 "row at slot " << rows[r].slot << " position " << rows[r].pos
-                                << " outside batch " << layout_.batch_local << " x seq_len "
-                                << layout_.seq_len);
+    MESHLM_CHECK(rows[r].slot >= 0 && rows[r].slot < layout_.batch_local && rows[r].pos >= 0 &&
+                     rows[r].pos < layout_.seq_len,
+                 "row at slot " << rows[r].slot << " position " << rows[r].pos << " outside batch "
+                                << layout_.batch_local << " x seq_len " << layout_.seq_len);
     tokens_[r] = rows[r].token;
   }
   embedding_lookup(tokens_.data(), n, weights_.embed, layout_.embed_sharded, mp_, ws_.x);
@@ -93,12 +93,14 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
 
 void Engine::gather_logits(int64_t m) {
   logits_count_ = m;
+  gathered_ = true;
   if (layout_.vocab_sharded && mp_.size > 1)
     all_gather(mp_, ws_.logits, ws_.logits_gathered, static_cast<size_t>(m * layout_.vocab.size),
                DType::f32);
 }
 
 LogitsView Engine::logits(int64_t i) {
+  MESHLM_CHECK(gathered_, "logits read after a pass without gather (or after greedy_tokens)");
   MESHLM_CHECK(i >= 0 && i < logits_count_, "logits row " << i << " of " << logits_count_);
   const int64_t Vl = layout_.vocab.size;
   if (layout_.vocab_sharded && mp_.size > 1)
@@ -106,7 +108,39 @@ LogitsView Engine::logits(int64_t i) {
   return LogitsView{ws_.logits + i * Vl, Vl, Vl, 1};
 }
 
-void Engine::prefill(std::span<const SlotTokens> prompts) {
+void Engine::greedy_tokens(std::span<int32_t> out) {
+  const int64_t m = logits_count_, Vl = layout_.vocab.size;
+  MESHLM_CHECK(static_cast<int64_t>(out.size()) == m, out.size()
+                                                          << " outputs for " << m << " rows");
+  gathered_ = false;
+  const bool sharded = layout_.vocab_sharded && mp_.size > 1;
+  // (best logit, its global id) of this rank's slice, per row: [m][2] floats;
+  // ids travel as floats, exact below 2^24.
+  float* mine = ws_.logits_gathered;
+  for (int64_t i = 0; i < m; ++i) {
+    const int32_t local = argmax(LogitsView{ws_.logits + i * Vl, Vl, Vl, 1});
+    if (!sharded) {
+      out[static_cast<size_t>(i)] = local;
+      continue;
+    }
+    mine[2 * i] = ws_.logits[i * Vl + local];
+    mine[2 * i + 1] = static_cast<float>(layout_.vocab.begin + local);
+  }
+  if (!sharded) return;
+  MESHLM_CHECK(config_.vocab_size < (int64_t{1} << 24) &&
+                   2 * m * (1 + mp_.size) <= layout_.batch_local * config_.vocab_size,
+               "greedy_tokens scratch");
+  float* all = mine + 2 * m;  // [mp][m][2], mp ranks in vocabulary order
+  all_gather(mp_, mine, all, static_cast<size_t>(2 * m), DType::f32);
+  for (int64_t i = 0; i < m; ++i) {
+    int r_best = 0;
+    for (int r = 1; r < mp_.size; ++r)  // strictly greater: ties keep the lower ids
+      if (all[(r * m + i) * 2] > all[(r_best * m + i) * 2]) r_best = r;
+    out[static_cast<size_t>(i)] = static_cast<int32_t>(all[(r_best * m + i) * 2 + 1]);
+  }
+}
+
+void Engine::prefill(std::span<const SlotTokens> prompts, bool gather) {
   const int64_t count = static_cast<int64_t>(prompts.size());
   MESHLM_CHECK(count <= layout_.batch_local,
                count << " prompts for a local batch of " << layout_.batch_local);
@@ -120,9 +154,8 @@ void Engine::prefill(std::span<const SlotTokens> prompts) {
       MESHLM_CHECK(len >= 1, "empty prompt for slot " << p.slot);
       const int64_t take = std::min({cap - n, len - off, chunk});
       for (int64_t t = 0; t < take; ++t)
-        rows_[static_cast<size_t>(n++)] =
-            TokenRow{p.tokens[static_cast<size_t>(off + t)], p.slot,
-                     positions_[static_cast<size_t>(p.slot)]++};
+        rows_[static_cast<size_t>(n++)] = TokenRow{p.tokens[static_cast<size_t>(off + t)], p.slot,
+                                                   positions_[static_cast<size_t>(p.slot)]++};
       off += take;
       if (off < len) break;  // this sequence continues in the next pass
       logit_rows_[static_cast<size_t>(m++)] = n - 1;
@@ -132,21 +165,28 @@ void Engine::prefill(std::span<const SlotTokens> prompts) {
     }
     forward(rows_.data(), n, logit_rows_.data(), m, std::max<int64_t>(first_done, 0));
   }
-  gather_logits(count);
+  finish_pass(count, gather);
 }
 
-void Engine::decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens) {
+void Engine::decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens,
+                         bool gather) {
   const int64_t n = static_cast<int64_t>(slots.size());
   MESHLM_CHECK(tokens.size() == slots.size() && n >= 1 && n <= layout_.batch_local,
                "decode_step of " << n << " slots for a local batch of " << layout_.batch_local);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t s = slots[static_cast<size_t>(i)];
-    rows_[static_cast<size_t>(i)] = TokenRow{tokens[static_cast<size_t>(i)], s,
-                                             positions_[static_cast<size_t>(s)]++};
+    rows_[static_cast<size_t>(i)] =
+        TokenRow{tokens[static_cast<size_t>(i)], s, positions_[static_cast<size_t>(s)]++};
     logit_rows_[static_cast<size_t>(i)] = i;
   }
   forward(rows_.data(), n, logit_rows_.data(), n, 0);
-  gather_logits(n);
+  finish_pass(n, gather);
+}
+
+void Engine::finish_pass(int64_t m, bool gather) {
+  logits_count_ = m;
+  gathered_ = false;
+  if (gather) gather_logits(m);
 }
 
 }  // namespace meshlm

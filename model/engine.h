@@ -64,11 +64,14 @@ class Engine {
   // Appends each prompt to its slot (distinct slots, at most batch_local of
   // them), running the model over all their tokens in forward passes of at
   // most max(prefill_chunk, batch_local) rows — one GEMM per weight per pass.
-  // Afterwards logits(i) holds the logits of the last token of prompts[i].
-  void prefill(std::span<const SlotTokens> prompts);
+  // Afterwards logits(i) holds the logits of the last token of prompts[i]
+  // (with gather = false only greedy_tokens() can read them: the
+  // vocabulary-sharded logits are not all-gathered).
+  void prefill(std::span<const SlotTokens> prompts, bool gather = true);
   // Feeds tokens[i] to slots[i] at its next position; afterwards logits(i)
   // holds that slot's next-token logits.
-  void decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens);
+  void decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens,
+                   bool gather = true);
 
   // Full-vocabulary logits of the i-th sequence of the last prefill or
   // decode_step (bit-identical on every rank of the mp group). Writable: the
@@ -76,15 +79,24 @@ class Engine {
   LogitsView logits(int64_t i);
   int64_t logits_count() const { return logits_count_; }
 
+  // The greedy next token of each sequence of the last prefill/decode_step
+  // (out[i] for logits row i; ties go to the lowest id), computed where the
+  // logits are: each rank's argmax over its vocabulary slice, then one
+  // all-gather over mp of (value, id) per sequence instead of the logits.
+  // Collective over the mp group; invalidates logits(i).
+  void greedy_tokens(std::span<int32_t> out);
+
   // The raw forward pass: runs `n` tokens (of one or more sequences; the rows
-  // of a sequence in increasing position order) through the model; for the rows listed in logit_rows
-  // computes the logits into logits rows out0, out0+1, ... (this rank's
-  // vocabulary slice until gather_logits).
+  // of a sequence in increasing position order) through the model; for the rows listed in
+  // logit_rows computes the logits into logits rows out0, out0+1, ... (this rank's vocabulary slice
+  // until gather_logits).
   void forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows, int64_t m, int64_t out0);
   // All-gathers the first m rows of logits over mp (when vocab-sharded).
   void gather_logits(int64_t m);
 
  private:
+  void finish_pass(int64_t m, bool gather);
+
   ModelConfig config_;
   Plan plan_;
   const DeviceMesh& mesh_;
@@ -100,6 +112,7 @@ class Engine {
   std::vector<int32_t> tokens_;      // [rows]
   std::vector<int64_t> logit_rows_;  // [B_l]
   int64_t logits_count_ = 0;
+  bool gathered_ = false;  // logits_gathered holds the full logits of the last pass
 };
 
 }  // namespace meshlm

@@ -11,18 +11,34 @@ namespace meshlm {
 
 namespace {
 
+constexpr const char* kOps[] = {"all_reduce", "all_gather"};
+
+// This rank's counters of kOps (calls, bytes, seconds), as doubles.
+std::vector<double> op_counters() {
+  std::vector<double> out;
+  const auto& c = collective_stats().counters();
+  for (const char* op : kOps) {
+    auto it = c.find(op);
+    const CollectiveCounter k = it == c.end() ? CollectiveCounter{} : it->second;
+    out.insert(out.end(), {static_cast<double>(k.calls), static_cast<double>(k.bytes), k.seconds});
+  }
+  return out;
+}
+
 double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
 const char* finish_name(FinishReason r) {
   switch (r) {
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::seq_len: return "seq_len";
+    case FinishReason::stop:
+      return "stop";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::seq_len:
+      return "seq_len";
   }
   return "?";
 }
@@ -30,7 +46,8 @@ const char* finish_name(FinishReason r) {
 void validate_prompts(const ModelConfig& c, const ShardLayout& layout,
                       const std::vector<std::vector<int32_t>>& prompts,
                       const GenerateOptions& options) {
-  if (prompts.empty()) MESHLM_FAIL("no prompt given (use --prompt, --prompt-ids or --prompts-file)");
+  if (prompts.empty())
+    MESHLM_FAIL("no prompt given (use --prompt, --prompt-ids or --prompts-file)");
   const int64_t batch = layout.batch_local * layout.dp;
   if (static_cast<int64_t>(prompts.size()) > batch)
     MESHLM_FAIL(prompts.size() << " prompts do not fit the plan's batch of " << batch
@@ -39,10 +56,12 @@ void validate_prompts(const ModelConfig& c, const ShardLayout& layout,
     MESHLM_FAIL("max_new_tokens is " << options.max_new_tokens << " (expected >= 0)");
   for (size_t i = 0; i < prompts.size(); ++i) {
     const auto& p = prompts[i];
-    if (p.empty()) MESHLM_FAIL("prompt " << i << " is empty (it needs at least one token, e.g. BOS)");
+    if (p.empty())
+      MESHLM_FAIL("prompt " << i << " is empty (it needs at least one token, e.g. BOS)");
     if (static_cast<int64_t>(p.size()) > layout.seq_len)
-      MESHLM_FAIL("prompt " << i << " has " << p.size() << " tokens, longer than the sequence length "
-                            << layout.seq_len << " (raise --seq-len, at most the model's "
+      MESHLM_FAIL("prompt " << i << " has " << p.size()
+                            << " tokens, longer than the sequence length " << layout.seq_len
+                            << " (raise --seq-len, at most the model's "
                             << c.max_position_embeddings << ")");
     for (size_t t = 0; t < p.size(); ++t)
       if (p[t] < 0 || p[t] >= c.vocab_size)
@@ -81,6 +100,15 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   }
   // Active sequences of the decode loop, preallocated: slot and last token.
   std::vector<int32_t> active_slot(static_cast<size_t>(B)), active_token(static_cast<size_t>(B));
+  // Greedy decoding never gathers the logits: a distributed argmax
+  // (Engine::greedy_tokens) moves 2 floats per sequence and rank instead of
+  // the vocabulary.
+  const bool greedy = opt.sampling.temperature <= 0.0f || opt.sampling.top_k == 1;
+  std::vector<int32_t> next(static_cast<size_t>(B));
+  auto next_token = [&](int64_t row, int32_t slot) {
+    return greedy ? next[static_cast<size_t>(row)]
+                  : sample(engine.logits(row), opt.sampling, rng[static_cast<size_t>(slot)]);
+  };
   int64_t active = 0, decode_rows = 0;
 
   // Records a sampled token for slot s; returns whether the sequence goes on.
@@ -108,27 +136,31 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
 
   engine.reset_all();
   const double coll0 = collective_stats().total_seconds();
+  const std::vector<double> ops0 = op_counters();
   const double t0 = now_s();
   if (local > 0 && N > 0) {
-    engine.prefill(slots);
-    for (int64_t s = 0; s < local; ++s)
-      accept(s, sample(engine.logits(s), opt.sampling, rng[static_cast<size_t>(s)]));
+    engine.prefill(slots, !greedy);
+    if (greedy) engine.greedy_tokens({next.data(), static_cast<size_t>(local)});
+    for (int64_t s = 0; s < local; ++s) accept(s, next_token(s, static_cast<int32_t>(s)));
   }
   const double t1 = now_s();
   // Decode: all active sequences of this replica together, one token each.
   while (active > 0) {
     engine.decode_step({active_slot.data(), static_cast<size_t>(active)},
-                       {active_token.data(), static_cast<size_t>(active)});
+                       {active_token.data(), static_cast<size_t>(active)}, !greedy);
+    if (greedy) engine.greedy_tokens({next.data(), static_cast<size_t>(active)});
     decode_rows += active;
     const int64_t stepped = active;
     active = 0;  // accept() re-adds the sequences that go on, in order
     for (int64_t j = 0; j < stepped; ++j) {
       const int32_t s = active_slot[static_cast<size_t>(j)];
-      accept(s, sample(engine.logits(j), opt.sampling, rng[static_cast<size_t>(s)]));
+      accept(s, next_token(j, s));
     }
   }
   const double t2 = now_s();
   const double coll = collective_stats().total_seconds() - coll0;
+  std::vector<double> ops = op_counters();
+  for (size_t i = 0; i < ops.size(); ++i) ops[i] -= ops0[i];
 
   // Gather: per slot [count, finish, ids x N], plus this rank's figures.
   const size_t rec = static_cast<size_t>(2 + N);
@@ -140,14 +172,16 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
     std::copy(out[static_cast<size_t>(s)].begin(), out[static_cast<size_t>(s)].end(), r + 2);
   }
   const std::vector<int32_t> all = all_gather_values(mesh.all(), mine);
-  const std::vector<double> figures =
-      all_gather_values(mesh.all(), std::vector<double>{t1 - t0, t2 - t1, coll,
-                                                        static_cast<double>(decode_rows)});
+  std::vector<double> mine_figures = {t1 - t0, t2 - t1, coll, static_cast<double>(decode_rows)};
+  mine_figures.insert(mine_figures.end(), ops.begin(), ops.end());
+  const size_t nf = mine_figures.size();
+  const std::vector<double> figures = all_gather_values(mesh.all(), mine_figures);
 
   GenerateResult result;
   for (int64_t g = 0; g < count; ++g) {
     const int64_t rank = (g % L.dp) * L.mp;  // mp index 0 of dp row g % dp
-    const int32_t* r = &all[static_cast<size_t>(rank) * B * rec + static_cast<size_t>(g / L.dp) * rec];
+    const int32_t* r =
+        &all[static_cast<size_t>(rank) * B * rec + static_cast<size_t>(g / L.dp) * rec];
     SequenceOutput so;
     so.prompt_ids = prompts[static_cast<size_t>(g)];
     so.generated_ids.assign(r + 2, r + 2 + r[0]);
@@ -157,12 +191,17 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   GenerateTiming& T = result.timing;
   for (auto& p : prompts) T.prompt_tokens += static_cast<int64_t>(p.size());
   for (int r = 0; r < mesh.size(); ++r) {
-    const double* f = &figures[static_cast<size_t>(r) * 4];
+    const double* f = &figures[static_cast<size_t>(r) * nf];
     T.prefill_s = std::max(T.prefill_s, f[0]);
     T.decode_s = std::max(T.decode_s, f[1]);
     T.collective_s.push_back(f[2]);
     T.busy_s.push_back(f[0] + f[1]);
     if (r % L.mp == 0) T.decode_tokens += static_cast<int64_t>(f[3]);
+    auto& per_op = T.collectives.emplace_back();
+    for (size_t k = 0; k < std::size(kOps); ++k)
+      if (f[4 + 3 * k] > 0)
+        per_op[kOps[k]] = CollectiveCounter{static_cast<uint64_t>(f[4 + 3 * k]),
+                                            static_cast<uint64_t>(f[5 + 3 * k]), f[6 + 3 * k]};
   }
   return result;
 }

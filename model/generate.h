@@ -18,9 +18,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "collectives/stats.h"
 #include "mesh/device_mesh.h"
 #include "model/engine.h"
 #include "model/ops/sampling.h"
@@ -29,9 +31,9 @@ namespace meshlm {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 64;
-  SamplingParams sampling;         // temperature 0 = greedy
-  uint64_t seed = 0;               // RNG streams: Rng::for_sequence(seed, global index)
-  std::vector<int32_t> stop_ids;   // sampled -> the sequence ends (id not recorded)
+  SamplingParams sampling;        // temperature 0 = greedy
+  uint64_t seed = 0;              // RNG streams: Rng::for_sequence(seed, global index)
+  std::vector<int32_t> stop_ids;  // sampled -> the sequence ends (id not recorded)
 };
 
 enum class FinishReason { stop, length, seq_len };
@@ -48,9 +50,11 @@ struct GenerateTiming {
   double prefill_s = 0;  // prefill passes + first sampling (= time to first token)
   double decode_s = 0;   // all decode steps
   int64_t prompt_tokens = 0;
-  int64_t decode_tokens = 0;  // tokens fed by decode steps (summed over dp replicas)
+  int64_t decode_tokens = 0;         // tokens fed by decode steps (summed over dp replicas)
   std::vector<double> collective_s;  // per rank: seconds in collectives during generation
   std::vector<double> busy_s;        // per rank: prefill + decode seconds
+  // Per rank, per collective used during generation (all_reduce, all_gather).
+  std::vector<std::map<std::string, CollectiveCounter>> collectives;
   double ttft_s() const { return prefill_s; }
   double prefill_tok_s() const { return prefill_s > 0 ? prompt_tokens / prefill_s : 0; }
   double decode_tok_s() const { return decode_s > 0 ? decode_tokens / decode_s : 0; }

@@ -30,12 +30,13 @@ uint64_t KVCache::bytes() const {
 
 size_t KVCache::slot_offset(int64_t layer, int64_t slot) const {
   return static_cast<size_t>(slot) *
-         dtype_bytes(dtype_, static_cast<uint64_t>(kv_heads_ * capacity_[static_cast<size_t>(layer)] *
-                                                   head_dim_));
+         dtype_bytes(dtype_, static_cast<uint64_t>(
+                                 kv_heads_ * capacity_[static_cast<size_t>(layer)] * head_dim_));
 }
 
 void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const float* k, const float* v) {
-  MESHLM_CHECK(slot >= 0 && slot < batch_, "KV cache slot " << slot << " outside 0.." << batch_ - 1);
+  MESHLM_CHECK(slot >= 0 && slot < batch_,
+               "KV cache slot " << slot << " outside 0.." << batch_ - 1);
   const int64_t cap = capacity_[static_cast<size_t>(layer)];
   const int64_t row = pos % cap;
   with_storage_type(dtype_, [&](auto tag) {

@@ -41,7 +41,7 @@ class KVCache {
 
   DType dtype_;
   int64_t batch_, kv_heads_, head_dim_;
-  std::vector<int64_t> capacity_;                 // [L]
+  std::vector<int64_t> capacity_;                // [L]
   std::vector<DeviceBuffer<std::byte>> keys_;    // [L] x [B_l, K_l, capacity, hd]
   std::vector<DeviceBuffer<std::byte>> values_;  // [L] x [B_l, K_l, capacity, hd]
 };

@@ -22,7 +22,9 @@ void add_bias(float* y, int64_t n, const ShardedTensor& bias, int64_t first, int
   });
 }
 
-bool has(const ShardedTensor* t) { return t && !t->empty(); }
+bool has(const ShardedTensor* t) {
+  return t && !t->empty();
+}
 
 }  // namespace
 
@@ -38,8 +40,8 @@ void column_parallel_linear(const float* x, int64_t n, const ShardedTensor& w,
 }
 
 void row_parallel_linear(const float* x, int64_t n, const ShardedTensor& w,
-                         const ShardedTensor* bias, bool partial, const AxisGroup& mp,
-                         float* local, float* y) {
+                         const ShardedTensor* bias, bool partial, const AxisGroup& mp, float* local,
+                         float* y) {
   linear(x, n, w.view(), local);
   const size_t count = static_cast<size_t>(n * w.shape[0]);
   if (partial && mp.size > 1)
@@ -80,7 +82,7 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
 
   rmsnorm(ws.xb, ws.x, w.attn_norm.ptr(), w.attn_norm.dtype, n, D,
           static_cast<float>(c.rms_norm_eps));
-  column_parallel_linear(ws.xb, n, w.q, &w.q_bias, ws.q);                          // [n, H_l*hd]
+  column_parallel_linear(ws.xb, n, w.q, &w.q_bias, ws.q);                         // [n, H_l*hd]
   column_parallel_linear_rows(ws.xb, n, w.k, &w.k_bias, kv_row0, Kl * hd, ws.k);  // [n, K_l*hd]
   column_parallel_linear_rows(ws.xb, n, w.v, &w.v_bias, kv_row0, Kl * hd, ws.v);  // [n, K_l*hd]
 
@@ -99,8 +101,8 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
     float* k = ws.k + r * Kl * hd;
     ctx.rope.apply(q, Hl, k, Kl, t.pos);
     ctx.kv.write(layer, t.slot, t.pos, k, ws.v + r * Kl * hd);
-    attend(q, ctx.kv.keys(layer, t.slot), ctx.kv.values(layer, t.slot), ctx.kv.dtype(), dims,
-           t.pos, ws.scores, ws.attn + r * Hl * hd);
+    attend(q, ctx.kv.keys(layer, t.slot), ctx.kv.values(layer, t.slot), ctx.kv.dtype(), dims, t.pos,
+           ws.scores, ws.attn + r * Hl * hd);
   }
   row_parallel_linear(ws.attn, n, w.o, &w.o_bias, L.attn_partial, ctx.mp, ws.partial,
                       ws.reduced);  // [n, D]

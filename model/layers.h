@@ -41,8 +41,8 @@ void column_parallel_linear_rows(const float* x, int64_t n, const ShardedTensor&
 // `local` [n, out]) is all-reduced over `mp` into y; otherwise y = local
 // (y may equal local).
 void row_parallel_linear(const float* x, int64_t n, const ShardedTensor& w,
-                         const ShardedTensor* bias, bool partial, const AxisGroup& mp,
-                         float* local, float* y);
+                         const ShardedTensor* bias, bool partial, const AxisGroup& mp, float* local,
+                         float* y);
 
 // x[n, D] = table[tokens]. `sharded`: the table holds vocabulary rows
 // [table.offset[0], +table.shape[0]) only; rows of other ranks' tokens are

@@ -61,9 +61,9 @@ DType tensor_dtype(const Plan& plan, const std::string& name) {
 }
 
 bool runtime_supports(const ModelConfig& c, std::string* why) {
-  const bool ok = (c.model_type == "llama" || c.model_type == "mistral" ||
-                   c.model_type == "qwen2") &&
-                  !c.is_moe();
+  const bool ok =
+      (c.model_type == "llama" || c.model_type == "mistral" || c.model_type == "qwen2") &&
+      !c.is_moe();
   if (!ok && why)
     *why = "model type '" + c.model_type +
            "' is not supported by the runtime (supported: llama, mistral, qwen2; the planner "
@@ -123,10 +123,9 @@ ShardLayout ShardLayout::make(const ModelConfig& c, const Plan& plan,
       MESHLM_FAIL("the plan lists tensor " << t.name << ", which model " << c.name
                                            << " does not have (a plan made for another model?)");
     if (it->shape != t.shape)
-      MESHLM_FAIL("the plan gives tensor " << t.name << " shape " << shape_to_string(t.shape)
-                                           << ", but model " << c.name << " has "
-                                           << shape_to_string(it->shape)
-                                           << " (a plan made for another model?)");
+      MESHLM_FAIL("the plan gives tensor "
+                  << t.name << " shape " << shape_to_string(t.shape) << ", but model " << c.name
+                  << " has " << shape_to_string(it->shape) << " (a plan made for another model?)");
   }
   const int64_t hd = c.head_dim, H = c.num_heads, K = c.num_kv_heads, group = H / K;
   bool first_layer = true;
@@ -162,17 +161,17 @@ ShardLayout ShardLayout::make(const ModelConfig& c, const Plan& plan,
       const Slice need{L.q_heads.begin / group,
                        (L.q_heads.end() - 1) / group - L.q_heads.begin / group + 1};
       if (held.begin > need.begin || held.end() < need.end())
-        bad_spec(b, "KV heads [" + std::to_string(need.begin) + ", " +
-                        std::to_string(need.end()) + ") (read by query heads [" +
-                        std::to_string(L.q_heads.begin) + ", " + std::to_string(L.q_heads.end()) +
+        bad_spec(b, "KV heads [" + std::to_string(need.begin) + ", " + std::to_string(need.end()) +
+                        ") (read by query heads [" + std::to_string(L.q_heads.begin) + ", " +
+                        std::to_string(L.q_heads.end()) +
                         ")) on this device; its block holds KV heads [" +
                         std::to_string(held.begin) + ", " + std::to_string(held.end()) + ")");
       if (first_layer && ends("k_proj.weight")) {
         L.kv_heads = need;
         L.kv_weight_head0 = held.begin;
       }
-      expect_same(b, {held.begin * hd, held.size * hd},
-                  {L.kv_weight_head0 * hd, b.shape[0]}, "the same KV rows as layer 0's k_proj:");
+      expect_same(b, {held.begin * hd, held.size * hd}, {L.kv_weight_head0 * hd, b.shape[0]},
+                  "the same KV rows as layer 0's k_proj:");
     } else if (ends("q_proj.bias")) {
       expect_same(b, b.dim(0), {L.q_heads.begin * hd, L.q_heads.size * hd},
                   "the rows of its q_proj weight:");
@@ -206,19 +205,19 @@ ShardLayout ShardLayout::make(const ModelConfig& c, const Plan& plan,
   // Sharded along 'mp' means the mp ranks' slices tile the dimension in mp
   // order: the all-gather of logits concatenates them in that order.
   if (L.vocab_sharded && L.vocab.begin != L.mp_index * L.vocab.size)
-    MESHLM_FAIL("the classifier's vocabulary slice on mp rank " << L.mp_index
-                                                                << " does not start at "
-                                                                << L.mp_index * L.vocab.size);
+    MESHLM_FAIL("the classifier's vocabulary slice on mp rank "
+                << L.mp_index << " does not start at " << L.mp_index * L.vocab.size);
 
   // Batch and sequence.
   if (plan.batch % L.dp != 0)
     MESHLM_FAIL("the plan's batch (" << plan.batch << ") is not divisible by axis 'dp' (size "
                                      << L.dp << ")");
-  if (L.dp > 1 && (plan.kv_cache_spec.size() != 4 ||
-                   plan.kv_cache_spec[0] != PartitionSpec::Entry{"dp"}))
-    MESHLM_FAIL("the runtime splits the batch over 'dp': the plan's kv_cache spec must be "
-                "P('dp', ...), it is "
-                << plan.kv_cache_spec.to_string());
+  if (L.dp > 1 &&
+      (plan.kv_cache_spec.size() != 4 || plan.kv_cache_spec[0] != PartitionSpec::Entry{"dp"}))
+    MESHLM_FAIL(
+        "the runtime splits the batch over 'dp': the plan's kv_cache spec must be "
+        "P('dp', ...), it is "
+        << plan.kv_cache_spec.to_string());
   L.batch_local = plan.batch / L.dp;
   L.seq_len = plan.seq_len;
   L.prefill_chunk = effective_chunk(plan.prefill_chunk, plan.seq_len);
@@ -246,9 +245,9 @@ uint64_t ShardLayout::weight_bytes(const ModelConfig& c, const Plan& plan) const
 uint64_t ShardLayout::kv_cache_bytes(const ModelConfig& c) const {
   uint64_t total = 0;
   for (int64_t l = 0; l < c.num_layers; ++l)
-    total += 2 * dtype_bytes(kv_dtype, static_cast<uint64_t>(batch_local * kv_heads.size *
-                                                              c.kv_positions(l, seq_len) *
-                                                              c.head_dim));
+    total +=
+        2 * dtype_bytes(kv_dtype, static_cast<uint64_t>(batch_local * kv_heads.size *
+                                                        c.kv_positions(l, seq_len) * c.head_dim));
   return total;
 }
 

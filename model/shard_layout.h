@@ -26,9 +26,9 @@ struct Slice {
 
 struct ShardLayout {
   // Mesh (axes "dp" and "mp").
-  int dp = 1, mp = 1;            // axis sizes
+  int dp = 1, mp = 1;              // axis sizes
   int dp_index = 0, mp_index = 0;  // this device's coordinates
-  std::vector<int> coords;       // in the plan's mesh axis order
+  std::vector<int> coords;         // in the plan's mesh axis order
 
   // Attention: local query heads (global head indices), the KV heads they read
   // (K_l: K/mp, or 1 when mp > K and KV heads are replicated), and the first
@@ -41,9 +41,9 @@ struct ShardLayout {
   Slice ffn;                 // local slice of the intermediate dimension
   bool mlp_partial = false;  // down_proj split over its input: output all-reduced over mp
 
-  Slice embed_rows;           // vocabulary rows of embed_tokens held
+  Slice embed_rows;            // vocabulary rows of embed_tokens held
   bool embed_sharded = false;  // vocab-parallel lookup + all-reduce over mp
-  Slice vocab;                // vocabulary rows of the classifier (lm_head or tied embedding)
+  Slice vocab;                 // vocabulary rows of the classifier (lm_head or tied embedding)
   bool vocab_sharded = false;  // logits all-gathered over mp
 
   int64_t batch_local = 1;    // sequences per dp replica (plan batch / dp)

@@ -15,8 +15,8 @@ WeightView ShardedTensor::rows_view(int64_t row0, int64_t rows) const {
                "rows [" << row0 << ", " << row0 + rows << ") outside " << name << " block "
                         << shape_to_string(shape));
   const auto* base = static_cast<const std::byte*>(ptr());
-  return WeightView{base + dtype_bytes(dtype, static_cast<uint64_t>(row0 * shape[1])), dtype,
-                    rows, shape[1]};
+  return WeightView{base + dtype_bytes(dtype, static_cast<uint64_t>(row0 * shape[1])), dtype, rows,
+                    shape[1]};
 }
 
 ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::vector<int>& coords,
@@ -35,9 +35,12 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
   for (auto& t : inventory) {
     const std::string& n = t.name;
     ShardedTensor* dst = nullptr;
-    if (n == "model.embed_tokens.weight") dst = &w.embed;
-    else if (n == "model.norm.weight") dst = &w.final_norm;
-    else if (n == "lm_head.weight") dst = &w.lm_head;
+    if (n == "model.embed_tokens.weight")
+      dst = &w.embed;
+    else if (n == "model.norm.weight")
+      dst = &w.final_norm;
+    else if (n == "lm_head.weight")
+      dst = &w.lm_head;
     else {
       const size_t prefix = std::string("model.layers.").size();
       const size_t dot = n.find('.', prefix);
@@ -45,20 +48,34 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
                    "unexpected tensor " << n);
       LayerWeights& L = w.layers[std::stoul(n.substr(prefix, dot - prefix))];
       const std::string rest = n.substr(dot + 1);
-      if (rest == "input_layernorm.weight") dst = &L.attn_norm;
-      else if (rest == "self_attn.q_proj.weight") dst = &L.q;
-      else if (rest == "self_attn.k_proj.weight") dst = &L.k;
-      else if (rest == "self_attn.v_proj.weight") dst = &L.v;
-      else if (rest == "self_attn.q_proj.bias") dst = &L.q_bias;
-      else if (rest == "self_attn.k_proj.bias") dst = &L.k_bias;
-      else if (rest == "self_attn.v_proj.bias") dst = &L.v_bias;
-      else if (rest == "self_attn.o_proj.weight") dst = &L.o;
-      else if (rest == "self_attn.o_proj.bias") dst = &L.o_bias;
-      else if (rest == "post_attention_layernorm.weight") dst = &L.mlp_norm;
-      else if (rest == "mlp.gate_proj.weight") dst = &L.gate;
-      else if (rest == "mlp.up_proj.weight") dst = &L.up;
-      else if (rest == "mlp.down_proj.weight") dst = &L.down;
-      else MESHLM_FAIL("tensor " << n << " is not executed by the runtime");
+      if (rest == "input_layernorm.weight")
+        dst = &L.attn_norm;
+      else if (rest == "self_attn.q_proj.weight")
+        dst = &L.q;
+      else if (rest == "self_attn.k_proj.weight")
+        dst = &L.k;
+      else if (rest == "self_attn.v_proj.weight")
+        dst = &L.v;
+      else if (rest == "self_attn.q_proj.bias")
+        dst = &L.q_bias;
+      else if (rest == "self_attn.k_proj.bias")
+        dst = &L.k_bias;
+      else if (rest == "self_attn.v_proj.bias")
+        dst = &L.v_bias;
+      else if (rest == "self_attn.o_proj.weight")
+        dst = &L.o;
+      else if (rest == "self_attn.o_proj.bias")
+        dst = &L.o_bias;
+      else if (rest == "post_attention_layernorm.weight")
+        dst = &L.mlp_norm;
+      else if (rest == "mlp.gate_proj.weight")
+        dst = &L.gate;
+      else if (rest == "mlp.up_proj.weight")
+        dst = &L.up;
+      else if (rest == "mlp.down_proj.weight")
+        dst = &L.down;
+      else
+        MESHLM_FAIL("tensor " << n << " is not executed by the runtime");
     }
     const NamedSharding sh = plan.sharding_for(n);
     dst->name = n;

@@ -38,18 +38,18 @@ struct ShardedTensor {
 // One decoder layer. Shapes are global [..]; the spec (Megatron scheme,
 // DESIGN.md §4) decides the block each device holds.
 struct LayerWeights {
-  ShardedTensor attn_norm;  // input_layernorm [D]                     P(None)
-  ShardedTensor q, k, v;    // q_proj [H*hd, D], k/v_proj [K*hd, D]      P('mp', None)
+  ShardedTensor attn_norm;               // input_layernorm [D]                     P(None)
+  ShardedTensor q, k, v;                 // q_proj [H*hd, D], k/v_proj [K*hd, D]      P('mp', None)
   ShardedTensor q_bias, k_bias, v_bias;  // [H*hd], [K*hd] (qwen2)      P('mp')
-  ShardedTensor o;          // o_proj [D, H*hd]                          P(None, 'mp')
-  ShardedTensor o_bias;     // [D] (llama attention_bias)               P(None)
-  ShardedTensor mlp_norm;   // post_attention_layernorm [D]              P(None)
-  ShardedTensor gate, up;   // gate_proj / up_proj [I, D]                P('mp', None)
-  ShardedTensor down;       // down_proj [D, I]                          P(None, 'mp')
+  ShardedTensor o;                       // o_proj [D, H*hd]                          P(None, 'mp')
+  ShardedTensor o_bias;                  // [D] (llama attention_bias)               P(None)
+  ShardedTensor mlp_norm;                // post_attention_layernorm [D]              P(None)
+  ShardedTensor gate, up;                // gate_proj / up_proj [I, D]                P('mp', None)
+  ShardedTensor down;                    // down_proj [D, I]                          P(None, 'mp')
 };
 
 struct ModelWeights {
-  ShardedTensor embed;       // embed_tokens [V, D]   P('mp', None) or replicated
+  ShardedTensor embed;  // embed_tokens [V, D]   P('mp', None) or replicated
   std::vector<LayerWeights> layers;
   ShardedTensor final_norm;  // norm [D]              P(None)
   ShardedTensor lm_head;     // lm_head [V, D]        P('mp', None); empty when tied

@@ -11,10 +11,9 @@ Workspace::Workspace(DeviceMemory& memory, const ModelConfig& config, const Loca
                      const ActivationShape& shape, int mp)
     : rows(shape.rows) {
   const std::map<std::string, float**> slots = {
-      {"x", &x},       {"xb", &xb},         {"partial", &partial},
-      {"q", &q},       {"k", &k},           {"v", &v},
-      {"attn", &attn}, {"scores", &scores}, {"gate", &gate},
-      {"up", &up},     {"logits", &logits}, {"logits_gathered", &logits_gathered}};
+      {"x", &x},       {"xb", &xb}, {"partial", &partial}, {"q", &q},
+      {"k", &k},       {"v", &v},   {"attn", &attn},       {"scores", &scores},
+      {"gate", &gate}, {"up", &up}, {"logits", &logits},   {"logits_gathered", &logits_gathered}};
   for (const BufferSpec& b : activation_buffers(config, local, shape)) {
     auto it = slots.find(b.name);
     MESHLM_CHECK(it != slots.end(), "activation buffer '" << b.name << "' has no runtime use");
@@ -25,8 +24,9 @@ Workspace::Workspace(DeviceMemory& memory, const ModelConfig& config, const Loca
     bytes += b.bytes();
   }
   if (mp > 1)
-    comm_ = DeviceBuffer<float>(memory, MemCategory::comm,
-                                static_cast<size_t>(rows * config.hidden_size), "all-reduce staging");
+    comm_ =
+        DeviceBuffer<float>(memory, MemCategory::comm,
+                            static_cast<size_t>(rows * config.hidden_size), "all-reduce staging");
   reduced = mp > 1 ? comm_.data() : partial;
   MESHLM_CHECK(x && xb && partial && q && k && v && attn && scores && gate && up && logits,
                "the activation list lacks a buffer the forward pass needs");

@@ -21,19 +21,19 @@ struct Workspace {
 
   // rows = ActivationShape::rows (max tokens per forward pass); shapes as in
   // planner/activations.cpp.
-  float* x = nullptr;        // [rows, D] residual stream
-  float* xb = nullptr;       // [rows, D] normed input
-  float* partial = nullptr;  // [rows, D] o/down output (partial sums until all-reduced)
-  float* q = nullptr;        // [rows, H_l*hd]
-  float* k = nullptr;        // [rows, K_l*hd]
-  float* v = nullptr;        // [rows, K_l*hd]
-  float* attn = nullptr;     // [rows, H_l*hd] attention output
-  float* scores = nullptr;   // [H_l, T, S] attention scores
-  float* gate = nullptr;     // [rows, I_l]
-  float* up = nullptr;       // [rows, I_l]
-  float* logits = nullptr;   // [B_l, V_l] last position per sequence
+  float* x = nullptr;                // [rows, D] residual stream
+  float* xb = nullptr;               // [rows, D] normed input
+  float* partial = nullptr;          // [rows, D] o/down output (partial sums until all-reduced)
+  float* q = nullptr;                // [rows, H_l*hd]
+  float* k = nullptr;                // [rows, K_l*hd]
+  float* v = nullptr;                // [rows, K_l*hd]
+  float* attn = nullptr;             // [rows, H_l*hd] attention output
+  float* scores = nullptr;           // [H_l, T, S] attention scores
+  float* gate = nullptr;             // [rows, I_l]
+  float* up = nullptr;               // [rows, I_l]
+  float* logits = nullptr;           // [B_l, V_l] last position per sequence
   float* logits_gathered = nullptr;  // [mp, B_l, V_l] = all V per sequence (when vocab-sharded)
-  float* reduced = nullptr;  // [rows, D] all-reduce output (comm; = partial when mp = 1)
+  float* reduced = nullptr;          // [rows, D] all-reduce output (comm; = partial when mp = 1)
   int64_t rows = 0;
   uint64_t bytes = 0;
 

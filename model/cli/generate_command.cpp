@@ -36,7 +36,8 @@ namespace {
 struct Options {
   std::string model, plan, mesh, tokenizer, prompts_file, json, stop_ids;
   std::vector<std::string> prompts, prompt_ids;
-  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk, top_k = 0;
+  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk,
+          top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0, synthetic_seed = 1;
   bool synthetic = false;
@@ -111,8 +112,7 @@ LoadProgressFn progress_printer(int rank) {
 }
 
 double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 int run(const Options& o) {
@@ -204,13 +204,17 @@ int run(const Options& o) {
   int32_t prev = prompts[0].back();
   TokenCallback on_token;
   if (stream) {
-    std::printf("%s", tokenizer ? tokenizer->decode(prompts[0], -1).c_str()
-                                : ("[" + std::to_string(prompts[0].size()) + " prompt ids] ->").c_str());
+    SequenceOutput prompt_only;
+    prompt_only.prompt_ids = prompts[0];
+    std::string head = sequence_text(prompt_only, tokenizer ? &*tokenizer : nullptr);
+    if (!tokenizer) head.pop_back();  // "[1 2 3] -> " less the trailing space
+    std::printf("%s", head.c_str());
     std::fflush(stdout);
     on_token = [&](int64_t, int32_t token) {
-      if (tokenizer)
-        std::printf("%s", std::string(tokenizer->decode(prev, token)).c_str());
-      else
+      if (tokenizer) {
+        const std::string_view piece = tokenizer->decode(prev, token);
+        std::printf("%.*s", static_cast<int>(piece.size()), piece.data());
+      } else
         std::printf(" %d", token);
       prev = token;
       std::fflush(stdout);
@@ -223,7 +227,8 @@ int run(const Options& o) {
 
   // 5. Report: figures of every rank.
   std::vector<uint64_t> mine;
-  for (int c = 0; c < kNumMemCategories; ++c) mine.push_back(memory.peak(static_cast<MemCategory>(c)));
+  for (int c = 0; c < kNumMemCategories; ++c)
+    mine.push_back(memory.peak(static_cast<MemCategory>(c)));
   const auto peaks = all_gather_values(mesh.all(), mine);
   const auto loads = all_gather_values(mesh.all(), std::vector<double>{load_local});
   if (rank != 0) return 0;
@@ -234,7 +239,8 @@ int run(const Options& o) {
   for (int r = 0; r < mesh.size(); ++r) {
     std::map<std::string, uint64_t> m;
     for (int c = 0; c < kNumMemCategories; ++c)
-      m[category_name(static_cast<MemCategory>(c))] = peaks[static_cast<size_t>(r * kNumMemCategories + c)];
+      m[category_name(static_cast<MemCategory>(c))] =
+          peaks[static_cast<size_t>(r * kNumMemCategories + c)];
     report.memory.push_back(m);
   }
   report.tokenizer = tokenizer ? &*tokenizer : nullptr;
@@ -258,7 +264,8 @@ Command add_generate_command(CLI::App& app) {
                   "llama2.c .bin, Hugging Face model directory, or (with --synthetic) a "
                   "config.json / name in configs/models/")
       ->required();
-  sub->add_option("--plan", o->plan, "Sharding plan (JSON from mesh-plan); its mesh must match the job");
+  sub->add_option("--plan", o->plan,
+                  "Sharding plan (JSON from mesh-plan); its mesh must match the job");
   sub->add_option("--mesh", o->mesh, "Mesh DPxMP when no plan is given (default 1 x ranks)");
   sub->add_option("--prompt", o->prompts, "Prompt text (needs --tokenizer); repeatable");
   sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");

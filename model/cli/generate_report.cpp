@@ -18,14 +18,22 @@ std::string ids_text(const std::vector<int32_t>& ids) {
   return s;
 }
 
-std::string bytes(uint64_t b) { return format_bytes(static_cast<double>(b)); }
+std::string bytes(uint64_t b) {
+  return format_bytes(static_cast<double>(b));
+}
 
 const char* const kCategories[] = {"weights", "kv_cache", "activations", "comm"};
 
 }  // namespace
 
 std::string sequence_text(const SequenceOutput& s, const Tokenizer* tok) {
-  if (!tok) return "[" + ids_text(s.prompt_ids) + "] -> " + ids_text(s.generated_ids);
+  if (!tok) {
+    std::string out = "[";
+    out += ids_text(s.prompt_ids);
+    out += "] -> ";
+    out += ids_text(s.generated_ids);
+    return out;
+  }
   std::vector<int32_t> all = s.prompt_ids;
   all.insert(all.end(), s.generated_ids.begin(), s.generated_ids.end());
   return tok->decode(all, -1);
@@ -42,11 +50,12 @@ void print_summary(const RunReport& r) {
   const GenerateTiming& t = r.result.timing;
   std::printf("\n%s on mesh %s: %zu sequence(s)\n", r.model.c_str(), r.mesh.c_str(),
               r.result.sequences.size());
-  std::printf("load %s | time to first token %s | prefill %.1f tok/s (%lld tokens) | decode "
-              "%.1f tok/s (%lld tokens)\n",
-              format_seconds(r.load_s).c_str(), format_seconds(t.ttft_s()).c_str(),
-              t.prefill_tok_s(), static_cast<long long>(t.prompt_tokens), t.decode_tok_s(),
-              static_cast<long long>(t.decode_tokens));
+  std::printf(
+      "load %s | time to first token %s | prefill %.1f tok/s (%lld tokens) | decode "
+      "%.1f tok/s (%lld tokens)\n",
+      format_seconds(r.load_s).c_str(), format_seconds(t.ttft_s()).c_str(), t.prefill_tok_s(),
+      static_cast<long long>(t.prompt_tokens), t.decode_tok_s(),
+      static_cast<long long>(t.decode_tokens));
   std::printf("peak device memory per rank, measured / planned:\n  %-6s", "rank");
   for (const char* c : kCategories) std::printf(" %-30s", c);
   std::printf("\n");
@@ -66,11 +75,13 @@ void print_summary(const RunReport& r) {
   std::printf("time in collectives (share of prefill + decode):\n");
   for (size_t rank = 0; rank < t.collective_s.size(); ++rank) {
     const double busy = t.busy_s[rank];
-    std::printf("  rank %zu: %s of %s (%.1f%%)%s%s\n", rank,
+    std::string ops;
+    for (const auto& [op, c] : t.collectives[rank])
+      ops += "; " + op + " " + format_count(c.calls) + " calls, " +
+             format_bytes(static_cast<double>(c.bytes)) + ", " + format_seconds(c.seconds);
+    std::printf("  rank %zu: %s of %s (%.1f%%)%s\n", rank,
                 format_seconds(t.collective_s[rank]).c_str(), format_seconds(busy).c_str(),
-                busy > 0 ? 100.0 * t.collective_s[rank] / busy : 0.0,
-                r.collective_summaries.empty() ? "" : "  ",
-                rank < r.collective_summaries.size() ? r.collective_summaries[rank].c_str() : "");
+                busy > 0 ? 100.0 * t.collective_s[rank] / busy : 0.0, ops.c_str());
   }
 }
 
@@ -91,18 +102,25 @@ nlohmann::json report_json(const RunReport& r) {
     }
     j["sequences"].push_back(e);
   }
-  j["timing"] = {{"load_s", r.load_s},          {"ttft_s", t.ttft_s()},
-                 {"prefill_s", t.prefill_s},    {"decode_s", t.decode_s},
-                 {"prefill_tok_s", t.prefill_tok_s()}, {"decode_tok_s", t.decode_tok_s()},
-                 {"prompt_tokens", t.prompt_tokens},   {"decode_tokens", t.decode_tokens}};
+  j["timing"] = {{"load_s", r.load_s},
+                 {"ttft_s", t.ttft_s()},
+                 {"prefill_s", t.prefill_s},
+                 {"decode_s", t.decode_s},
+                 {"prefill_tok_s", t.prefill_tok_s()},
+                 {"decode_tok_s", t.decode_tok_s()},
+                 {"prompt_tokens", t.prompt_tokens},
+                 {"decode_tokens", t.decode_tokens}};
   j["memory"] = json::array();
   for (auto& m : r.memory) j["memory"].push_back(m);
   if (r.plan) j["predicted"] = r.plan->predicted_bytes;
   j["collectives"] = json::array();
-  for (size_t rank = 0; rank < t.collective_s.size(); ++rank)
-    j["collectives"].push_back(
-        {{"seconds", t.collective_s[rank]},
-         {"share", t.busy_s[rank] > 0 ? t.collective_s[rank] / t.busy_s[rank] : 0.0}});
+  for (size_t rank = 0; rank < t.collective_s.size(); ++rank) {
+    json e = {{"seconds", t.collective_s[rank]},
+              {"share", t.busy_s[rank] > 0 ? t.collective_s[rank] / t.busy_s[rank] : 0.0}};
+    for (const auto& [op, c] : t.collectives[rank])
+      e[op] = {{"calls", c.calls}, {"bytes", c.bytes}, {"seconds", c.seconds}};
+    j["collectives"].push_back(e);
+  }
   return j;
 }
 

@@ -15,14 +15,13 @@
 namespace meshlm::cli {
 
 struct RunReport {
-  std::string model;       // checkpoint description
-  std::string mesh;        // "2x2"
+  std::string model;  // checkpoint description
+  std::string mesh;   // "2x2"
   const Plan* plan = nullptr;
-  double load_s = 0;       // slowest rank
+  double load_s = 0;  // slowest rank
   GenerateResult result;
   // memory[rank][category] = peak bytes measured on that rank.
   std::vector<std::map<std::string, uint64_t>> memory;
-  std::vector<std::string> collective_summaries;  // per rank (collective_stats().summary())
   const Tokenizer* tokenizer = nullptr;
 };
 

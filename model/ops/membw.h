@@ -36,7 +36,7 @@ class ReadBandwidthProbe {
 
  private:
   float* data_ = nullptr;
-  uint64_t count_ = 0;  // floats, a multiple of 64
+  uint64_t count_ = 0;  // floats, a multiple of 256
   float sink_ = 0;
 };
 

@@ -9,10 +9,18 @@
 
 namespace meshlm {
 
-inline float to_f32(float v) { return v; }
-inline float to_f32(bf16 v) { return bf16_to_float(v); }
-inline void from_f32(float v, float* dst) { *dst = v; }
-inline void from_f32(float v, bf16* dst) { *dst = float_to_bf16(v); }
+inline float to_f32(float v) {
+  return v;
+}
+inline float to_f32(bf16 v) {
+  return bf16_to_float(v);
+}
+inline void from_f32(float v, float* dst) {
+  *dst = v;
+}
+inline void from_f32(float v, bf16* dst) {
+  *dst = float_to_bf16(v);
+}
 
 // Calls f(T{}) with T = float or bf16 according to `dtype` (other dtypes are
 // a bug: the runtime validates dtypes before it allocates anything).

@@ -128,6 +128,9 @@ TEST(Linear, EmptyShapes) {
   EXPECT_EQ(y, (std::vector<float>{6.f, 8.f, 8.f, 10.f}));
   linear(nullptr, 2, WeightView{nullptr, DType::bf16, 2, 0}, y.data());
   EXPECT_EQ(y, (std::vector<float>{0.f, 0.f, 0.f, 0.f}));
+  std::vector<float> big(24, 9.f);  // n = 12: the prefill path
+  linear(nullptr, 12, WeightView{nullptr, DType::f32, 2, 0}, big.data(), bias);
+  for (size_t i = 0; i < big.size(); ++i) EXPECT_EQ(big[i], bias[i % 2]);
   y = {3.f};
   linear(nullptr, 0, WeightView{nullptr, DType::f32, 1, 4}, y.data());
   linear(nullptr, 1, WeightView{nullptr, DType::f32, 0, 4}, y.data());

@@ -10,7 +10,7 @@ namespace {
 
 TEST(MemBw, MeasuresEveryRepeat) {
   MemBwOptions o;
-  o.buffer_bytes = (8u << 20) + 100;  // rounded down to whole 256-byte blocks
+  o.buffer_bytes = (8u << 20) + 100;  // rounded down to whole KiB
   o.warmup = 1;
   o.repeats = 3;
   const MemBwResult r = measure_read_bandwidth(o);

@@ -26,10 +26,17 @@ struct Variant {
 };
 
 nlohmann::json base_config() {
-  return {{"model_type", "llama"},      {"hidden_size", 64},          {"intermediate_size", 96},
-          {"num_hidden_layers", 2},     {"num_attention_heads", 8},   {"num_key_value_heads", 4},
-          {"vocab_size", 256},          {"max_position_embeddings", 64},
-          {"tie_word_embeddings", false}, {"rms_norm_eps", 1e-5},    {"rope_theta", 10000.0},
+  return {{"model_type", "llama"},
+          {"hidden_size", 64},
+          {"intermediate_size", 96},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 8},
+          {"num_key_value_heads", 4},
+          {"vocab_size", 256},
+          {"max_position_embeddings", 64},
+          {"tie_word_embeddings", false},
+          {"rms_norm_eps", 1e-5},
+          {"rope_theta", 10000.0},
           {"torch_dtype", "float32"}};
 }
 
@@ -87,6 +94,18 @@ constexpr int64_t kNewTokens = 12;
 // one per decode step fed with the given tokens (teacher forcing).
 using Trace = std::vector<std::vector<std::vector<float>>>;  // [sequence][step][vocab]
 
+// Copies the logits of the last pass into the trace, and checks that the
+// distributed greedy argmax agrees with the argmax of the gathered logits.
+void record(Engine& e, Trace& t, const std::vector<size_t>& global) {
+  std::vector<int32_t> greedy(global.size());
+  for (size_t i = 0; i < global.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
+  e.greedy_tokens(greedy);
+  for (size_t i = 0; i < global.size(); ++i) {
+    std::vector<float> l = t[global[i]].back();
+    EXPECT_EQ(greedy[i], argmax(LogitsView{l.data(), static_cast<int64_t>(l.size()), 0, 1}));
+  }
+}
+
 // Runs the sequences of this rank's dp replica; returns their traces (other
 // sequences stay empty).
 Trace trace(Deployment& d, const std::vector<std::vector<int32_t>>& prompts,
@@ -103,14 +122,14 @@ Trace trace(Deployment& d, const std::vector<std::vector<int32_t>>& prompts,
   if (mine.empty()) return t;
   e.reset_all();
   e.prefill(mine);
-  for (size_t i = 0; i < mine.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
+  record(e, t, global);
   std::vector<int32_t> slots, tokens;
   for (auto& m : mine) slots.push_back(m.slot);
   for (int64_t step = 0; step + 1 < kNewTokens; ++step) {
     tokens.clear();
     for (size_t g : global) tokens.push_back(fed[g][static_cast<size_t>(step)]);
     e.decode_step(slots, tokens);
-    for (size_t i = 0; i < mine.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
+    record(e, t, global);
   }
   return t;
 }
@@ -155,10 +174,11 @@ TEST(RuntimeEquivalence, LogitsAndTokensMatchSingleDevice) {
       EXPECT_LE(worst.max_abs, kMaxAbsError);
       EXPECT_LE(worst.nmse, kMaxNmse);
       if (world_rank() == 0)
-        std::printf("  %-20s mesh %s: %lld logit vectors, max abs error %.3g (relative to "
-                    "max(1, max|logit|)), max NMSE %.3g\n",
-                    v.name.c_str(), shape.c_str(), static_cast<long long>(compared),
-                    worst.max_abs, worst.nmse);
+        std::printf(
+            "  %-20s mesh %s: %lld logit vectors, max abs error %.3g (relative to "
+            "max(1, max|logit|)), max NMSE %.3g\n",
+            v.name.c_str(), shape.c_str(), static_cast<long long>(compared), worst.max_abs,
+            worst.nmse);
     }
   }
 }

@@ -50,8 +50,7 @@ TEST(RuntimeGolden, ReferenceIdsOnEveryMesh) {
       EXPECT_EQ(r.sequences[0].generated_ids, c.ids);
       // One token fewer: the same ids but the last.
       r = generate(*d.engine, *d.mesh, {c.prompt}, greedy(n - 1));
-      EXPECT_EQ(r.sequences[0].generated_ids,
-                std::vector<int32_t>(c.ids.begin(), c.ids.end() - 1));
+      EXPECT_EQ(r.sequences[0].generated_ids, std::vector<int32_t>(c.ids.begin(), c.ids.end() - 1));
     }
   }
 }

@@ -68,19 +68,21 @@ void expect_identical_over_mp(const Rig& rig, const float* data, size_t n) {
   std::vector<float> mine(data, data + n);
   const auto all = all_gather_values(rig.mp(), mine);
   for (int r = 1; r < rig.mp().size; ++r)
-    EXPECT_EQ(0, std::memcmp(all.data(), all.data() + static_cast<size_t>(r) * n, n * sizeof(float)))
+    EXPECT_EQ(0,
+              std::memcmp(all.data(), all.data() + static_cast<size_t>(r) * n, n * sizeof(float)))
         << "mp rank " << r << " differs from mp rank 0";
 }
 
 std::vector<ModelConfig> configs() {
-  nlohmann::json base = {{"model_type", "llama"},   {"hidden_size", 64},
+  nlohmann::json base = {{"model_type", "llama"},    {"hidden_size", 64},
                          {"intermediate_size", 128}, {"num_hidden_layers", 1},
                          {"num_attention_heads", 8}, {"num_key_value_heads", 4},
-                         {"vocab_size", 256},       {"max_position_embeddings", 32}};
+                         {"vocab_size", 256},        {"max_position_embeddings", 32}};
   nlohmann::json qwen = base;
-  qwen["model_type"] = "qwen2";  // q/k/v biases
+  qwen["model_type"] = "qwen2";     // q/k/v biases
   qwen["num_key_value_heads"] = 2;  // replicated KV heads on mp 4
-  return {ModelConfig::from_hf_json(base, "llama-kv4"), ModelConfig::from_hf_json(qwen, "qwen2-kv2")};
+  return {ModelConfig::from_hf_json(base, "llama-kv4"),
+          ModelConfig::from_hf_json(qwen, "qwen2-kv2")};
 }
 
 TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
@@ -88,7 +90,8 @@ TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
     const auto ckpt = synthetic_checkpoint(c, 13);
     Rig full(MPI_COMM_SELF, "1x1", *ckpt);
     const LayerWeights& fw = full.w.layers[0];
-    const int64_t n = 5, D = c.hidden_size, hd = c.head_dim, H = c.num_heads, I = c.intermediate_size;
+    const int64_t n = 5, D = c.hidden_size, hd = c.head_dim, H = c.num_heads,
+                  I = c.intermediate_size;
     const auto x = random_vector(static_cast<size_t>(n * std::max(D, H * hd)), 1);
     for (const std::string& shape : meshes_of_world()) {
       SCOPED_TRACE(c.name + " on mesh " + shape);
@@ -100,7 +103,8 @@ TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
       std::vector<float> want(static_cast<size_t>(n * H * hd)), got(want.size());
       column_parallel_linear(x.data(), n, fw.q, &fw.q_bias, want.data());
       column_parallel_linear(x.data(), n, lw.q, &lw.q_bias, got.data());
-      expect_close(got.data(), want, n, H * hd, L.q_heads.begin * hd, L.q_heads.size * hd, "q_proj");
+      expect_close(got.data(), want, n, H * hd, L.q_heads.begin * hd, L.q_heads.size * hd,
+                   "q_proj");
       want.assign(static_cast<size_t>(n * I), 0);
       got.assign(want.size(), 0);
       column_parallel_linear(x.data(), n, fw.up, nullptr, want.data());

@@ -24,8 +24,12 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace meshlm::test {
 namespace {
@@ -57,6 +61,13 @@ void expect_memory_matches_plan(Deployment& d, const std::vector<std::vector<int
   EXPECT_EQ(m.peak(MemCategory::comm), want.at("comm"));
   EXPECT_GT(want.at("weights"), 0u);
   EXPECT_GT(want.at("kv_cache"), 0u);
+  // The runtime's per-device dimensions are the planner's.
+  const LocalDims mine = d.engine->layout().local_dims(),
+                  planned = plan_local_dims(d.plan, d.engine->config());
+  EXPECT_EQ(mine.heads, planned.heads);
+  EXPECT_EQ(mine.kv_heads, planned.kv_heads);
+  EXPECT_EQ(mine.intermediate, planned.intermediate);
+  EXPECT_EQ(mine.vocab, planned.vocab);
   // Generation allocated nothing beyond what loading did.
   EXPECT_EQ(m.peak(), m.in_use());
 }
@@ -73,54 +84,58 @@ TEST(RuntimeMemory, MeasuredPeaksEqualThePlannersPrediction) {
     }
     for (DType w : {DType::f32, DType::bf16}) {
       Deployment d(MPI_COMM_WORLD, shape, *synthetic, 3, 96, w, DType::bf16, 16);
-      expect_memory_matches_plan(d, {{5, 6, 7}, {9}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                                      14, 15, 16, 17, 18, 19, 20}});
+      expect_memory_matches_plan(d, {{5, 6, 7}, {9}, {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+                                                      11, 12, 13, 14, 15, 16, 17, 18, 19, 20}});
     }
   }
 }
 
 TEST(RuntimeMemory, DecodeStepsAllocateNothing) {
   const auto ckpt = synthetic_checkpoint(synthetic_config(), 9);
-  for (const std::string& shape : meshes_of_world()) {
-    SCOPED_TRACE("mesh " + shape);
-    Deployment d(MPI_COMM_WORLD, shape, *ckpt, 4, 128);
-    Engine& e = *d.engine;
-    const ShardLayout& L = e.layout();
-    std::vector<std::vector<int32_t>> prompts = {{3, 4, 5}, {6}, {7, 8}, {9, 10, 11, 12}};
-    std::vector<SlotTokens> mine;
-    std::vector<int32_t> slots, tokens;
-    for (size_t g = L.dp_index; g < prompts.size(); g += L.dp) {
-      mine.push_back({static_cast<int32_t>(g / L.dp), prompts[g]});
-      slots.push_back(static_cast<int32_t>(g / L.dp));
-      tokens.push_back(static_cast<int32_t>(g));
-    }
-    e.prefill(mine);
-    e.decode_step(slots, tokens);  // warm-up (first use of the collectives' scratch)
-    const uint64_t in_use = d.memory->in_use(), peak = d.memory->peak();
-    Rng rng(42);
-    const long before = g_allocations.load();
-    for (int step = 0; step < 20; ++step) {
-      e.decode_step(slots, tokens);
-      for (size_t i = 0; i < slots.size(); ++i)
-        tokens[i] = sample(e.logits(static_cast<int64_t>(i)), SamplingParams{0.8f, 10, 0.9f}, rng);
-    }
-    EXPECT_EQ(g_allocations.load() - before, 0) << "heap allocations in 20 decode steps";
-    EXPECT_EQ(d.memory->in_use(), in_use);
-    EXPECT_EQ(d.memory->peak(), peak);
+  for (const std::string& shape : meshes_of_world())
+    for (DType weights : {DType::f32, DType::bf16}) {
+      SCOPED_TRACE("mesh " + shape + ", weights " + dtype_name(weights));
+      Deployment d(MPI_COMM_WORLD, shape, *ckpt, 4, 128, weights);
+      Engine& e = *d.engine;
+      const ShardLayout& L = e.layout();
+      std::vector<std::vector<int32_t>> prompts = {{3, 4, 5}, {6}, {7, 8}, {9, 10, 11, 12}};
+      std::vector<SlotTokens> mine;
+      std::vector<int32_t> slots, tokens;
+      for (size_t g = L.dp_index; g < prompts.size(); g += L.dp) {
+        mine.push_back({static_cast<int32_t>(g / L.dp), prompts[g]});
+        slots.push_back(static_cast<int32_t>(g / L.dp));
+        tokens.push_back(static_cast<int32_t>(g));
+      }
+      e.prefill(mine);
+      e.decode_step(slots, tokens);  // warm-up (first use of the collectives' scratch)
+      const uint64_t in_use = d.memory->in_use(), peak = d.memory->peak();
+      Rng rng(42);
+      const long before = g_allocations.load();
+      for (int step = 0; step < 20; ++step) {
+        e.decode_step(slots, tokens);
+        for (size_t i = 0; i < slots.size(); ++i)
+          tokens[i] =
+              sample(e.logits(static_cast<int64_t>(i)), SamplingParams{0.8f, 10, 0.9f}, rng);
+        e.decode_step(slots, tokens, /*gather=*/false);
+        e.greedy_tokens(tokens);
+      }
+      EXPECT_EQ(g_allocations.load() - before, 0) << "heap allocations in 40 decode steps";
+      EXPECT_EQ(d.memory->in_use(), in_use);
+      EXPECT_EQ(d.memory->peak(), peak);
 
-    // generate(): its allocations do not grow with the number of decode steps.
-    GenerateOptions o;
-    o.stop_ids = {};
-    auto count = [&](int64_t n) {
-      o.max_new_tokens = n;
-      const long b = g_allocations.load();
-      generate(e, *d.mesh, prompts, o);
-      return g_allocations.load() - b;
-    };
-    count(4);  // warm-up
-    const long short_run = count(4), long_run = count(40);
-    EXPECT_EQ(long_run, short_run) << "generate allocated per decode step";
-  }
+      // generate(): its allocations do not grow with the number of decode steps.
+      GenerateOptions o;
+      o.stop_ids = {};
+      auto count = [&](int64_t n) {
+        o.max_new_tokens = n;
+        const long b = g_allocations.load();
+        generate(e, *d.mesh, prompts, o);
+        return g_allocations.load() - b;
+      };
+      count(4);  // warm-up
+      const long short_run = count(4), long_run = count(40);
+      EXPECT_EQ(long_run, short_run) << "generate allocated per decode step";
+    }
 }
 
 }  // namespace

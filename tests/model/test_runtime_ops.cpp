@@ -145,8 +145,8 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
     for (int64_t p : positions) {
       double dot = 0;
       for (int64_t i = 0; i < d.head_dim; ++i)
-        dot += double(q[h * d.head_dim + i]) *
-               k[(kv * d.capacity + p % d.capacity) * d.head_dim + i];
+        dot +=
+            double(q[h * d.head_dim + i]) * k[(kv * d.capacity + p % d.capacity) * d.head_dim + i];
       s.push_back(dot / std::sqrt(double(d.head_dim)));
     }
     const double m = *std::max_element(s.begin(), s.end());
@@ -263,7 +263,8 @@ TEST(RuntimeOps, SamplingShardedLogitsEqualsContiguous) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     std::vector<float> a = logits, b(16, 99.0f);
     for (int s = 0; s < 3; ++s)
-      for (int j = 0; j < 4; ++j) b[static_cast<size_t>(s * 5 + j)] = logits[static_cast<size_t>(s * 4 + j)];
+      for (int j = 0; j < 4; ++j)
+        b[static_cast<size_t>(s * 5 + j)] = logits[static_cast<size_t>(s * 4 + j)];
     Rng ra(seed), rb(seed);
     const SamplingParams p{1.1f, 6, 0.8f};
     EXPECT_EQ(sample(LogitsView{a.data(), 12, 12, 1}, p, ra),
