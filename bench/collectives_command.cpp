@@ -131,15 +131,15 @@ int run(const Options& o) {
                                                       : CollectiveImpl::meshlm;
   const CollectiveImpl impls[2] = {mine, CollectiveImpl::mpi};
 
-  print0("mesh-bench collectives: %d ranks, %s, %zu size(s), meshlm (%s) vs plain MPI%s\n",
-         s.mesh->size(), dtype_name(s.dtype), s.sizes.size(), impl_name(mine),
+  print0("mesh-bench collectives: %d ranks, %s, %zu size(s), meshlm (--algo %s) vs plain MPI%s\n",
+         s.mesh->size(), dtype_name(s.dtype), s.sizes.size(), o.algo.c_str(),
          o.check ? ", checking every result against an exact serial reference" : "");
   nlohmann::json results = nlohmann::json::array();
-  std::string tsv = "# mesh-bench collectives: " + std::to_string(s.mesh->size()) + " ranks, mesh " +
-                    s.mesh->abstract().shape_string() + ", axis '" + g.name + "' (" +
-                    std::to_string(g.size) + " ranks), " + dtype_name(s.dtype) +
-                    (o.in_place ? ", in-place" : ", out-of-place") + ", meshlm = " +
-                    impl_name(mine) + "\n";
+  std::string tsv = "# mesh-bench collectives: " + std::to_string(s.mesh->size()) +
+                    " ranks, mesh " + s.mesh->abstract().shape_string() + ", axis '" + g.name +
+                    "' (" + std::to_string(g.size) + " ranks), " + dtype_name(s.dtype) +
+                    (o.in_place ? ", in-place" : ", out-of-place") + ", meshlm --algo " + o.algo +
+                    "\n";
   tsv +=
       "# op\tdtype\tbytes\tcount\tmeshlm_time_us\tmpi_time_us\tmeshlm_algbw_GBps\tmpi_algbw_GBps"
       "\tmeshlm_busbw_GBps\tmpi_busbw_GBps\tspeedup\n";

@@ -1,6 +1,7 @@
-// linear(): blocking and dispatch over the dot-product tile kernel
-// (linear_tile.h). One code path for every n, so a row's result never
-// depends on the batch it is computed in.
+// linear(): blocking and dispatch. n <= 16 (decode): the dot-product tiles
+// of linear_tile.h with the weights streamed once; n > 16 (prefill): the lane
+// GEMM of linear_gemm.h. Every path computes each output in the one order
+// linear_tile.h specifies, so a row's result never depends on the batch.
 #include "model/ops/linear.h"
 
 #include <algorithm>
@@ -86,44 +87,58 @@ void pack_rows(const T* src, int64_t ld, int nr, int64_t cols, float* dst) {
   }
 }
 
-// Decode with a long x: the weight rows of kGroupTiles tiles stream along
-// cols in slices whose part of x (<= kSliceBytes) stays in L1 for all of
-// them; each tile carries its lane sums from slice to slice (same bits).
+// Weights streamed once for all inputs (decode, small batches): the weight
+// rows of kGroupTiles tiles stream along cols in slices whose part of the
+// packed x (blocks of shape.n rows, see run_tiles) stays in L1 while every
+// tile of the group and every input block use it; each (tile, block) carries
+// its lane sums from slice to slice (same bits as one pass).
 constexpr int64_t kSliceBytes = 16 * 1024;
+constexpr int64_t kMinSlice = 256;  // columns
 constexpr int kGroupTiles = 4;
 
 template <class WT, class Table>
 void stream_sliced(const Table& table, const float* xp, int64_t n, const WT* w, int64_t rows,
                    int64_t cols, float* y, TileShape shape, const float* bias, bool accumulate) {
+  const int64_t chunks = (cols + kLanes - 1) / kLanes;
+  const int64_t blocks = (n + shape.n - 1) / shape.n;
+  const int64_t tile_part = shape.r * shape.n * kLanes;
   thread_local ops_detail::AlignedScratch partial_scratch;
-  float* partial =
-      partial_scratch.get(static_cast<size_t>(kGroupTiles * shape.r * shape.n * kLanes));
-  const int64_t slice = std::max<int64_t>(kLanes, kSliceBytes / (n * 4) / kLanes * kLanes);
-  const int nn = static_cast<int>(n);
+  float* partial = partial_scratch.get(static_cast<size_t>(kGroupTiles * blocks * tile_part));
+  const int64_t slice = std::max<int64_t>(kMinSlice, kSliceBytes / (n * 4) / kLanes * kLanes);
   for (int64_t g0 = 0; g0 < rows; g0 += kGroupTiles * shape.r) {
     const int64_t g1 = std::min<int64_t>(rows, g0 + kGroupTiles * shape.r);
     for (int64_t k0 = 0; k0 < cols; k0 += slice) {
       const int64_t len = std::min(slice, cols - k0);
-      const float* xs = xp + k0 * n;  // chunk k0 / 16 of the packed x
       for (int64_t r0 = g0, t = 0; r0 < g1; r0 += shape.r, ++t) {
         const int rr = static_cast<int>(std::min<int64_t>(shape.r, g1 - r0));
-        const Epilogue ep{bias ? bias + r0 : nullptr, accumulate,
-                          partial + t * shape.r * shape.n * kLanes, k0 > 0, k0 + slice >= cols};
-        table[rr - 1][nn - 1](w + r0 * cols + k0, cols, kLanes, xs, kLanes, nn * kLanes, len,
-                              y + r0, rows, ep);
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t i0 = b * shape.n;
+          const int nn = static_cast<int>(std::min<int64_t>(shape.n, n - i0));
+          const float* xs = xp + i0 * chunks * kLanes + k0 * nn;  // block b, chunk k0 / 16
+          const Epilogue ep{bias ? bias + r0 : nullptr, accumulate,
+                            partial + (t * blocks + b) * tile_part, k0 > 0, k0 + slice >= cols};
+          table[rr - 1][nn - 1](w + r0 * cols + k0, cols, kLanes, xs, kLanes, nn * kLanes, len,
+                                y + i0 * rows + r0, rows, ep);
+        }
       }
     }
   }
 }
+
+// Up to this many input rows the weights stream once (decode batches):
+// measured faster than the GEMM up to n = 16 (fp32 and bf16), slower from
+// n = 24. Beyond, run_tiles packs weight tiles (builds without the GEMM).
+constexpr int64_t kStreamMaxRows = 16;
 
 template <class WT>
 void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate) {
   const auto& table = tile_table<WT>();
   const auto& table_f32 = tile_table<float>();
-  const TileShape shape = tile_shape(n);
+  const bool stream = n <= kStreamMaxRows;
+  const TileShape shape = tile_shape(stream ? std::min<int64_t>(n, kMaxN) : n);
   const int64_t chunks = (cols + kLanes - 1) / kLanes;
-  const int64_t panel = n <= kMaxN ? n : panel_rows(cols, shape.n);
+  const int64_t panel = stream ? n : panel_rows(cols, shape.n);
   // x panel [blocks of shape.n rows][chunks][rows of the block][16]: each
   // tile reads its inputs as one contiguous stream.
   thread_local ops_detail::AlignedScratch x_scratch, w_scratch;
@@ -136,11 +151,11 @@ void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
     }
     // Weights used by one input tile stream straight from memory; weights
     // reused by several are widened and packed once per tile of rows.
-    const bool pack_w = np > shape.n;
-    if (!pack_w && np * cols * 4 > kSliceBytes) {
-      stream_sliced(table, xp, np, w, rows, cols, y + p0 * rows, shape, bias, accumulate);
+    if (stream && (np > shape.n || np * cols * 4 > kSliceBytes)) {
+      stream_sliced(table, xp, np, w, rows, cols, y, shape, bias, accumulate);
       continue;
     }
+    const bool pack_w = np > shape.n;
     float* wp = pack_w ? w_scratch.get(static_cast<size_t>(shape.r * chunks * kLanes)) : nullptr;
     for (int64_t r0 = 0; r0 < rows; r0 += shape.r) {
       const int rr = static_cast<int>(std::min<int64_t>(shape.r, rows - r0));
@@ -161,14 +176,14 @@ void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
   }
 }
 
-// Both paths give the same bits. Past one tile of inputs the GEMM wins
-// (measured from n = 12 on TinyLlama's shapes, fp32 and bf16).
-constexpr int64_t kGemmMinRows = kMaxN + 1;
+// Both paths give the same bits; the GEMM pays for packing each weight
+// panel, which many input rows amortize (measured on TinyLlama's shapes).
+constexpr int64_t kGemmMinRows = kStreamMaxRows + 1;
 
 template <class WT>
 void dispatch(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
               const float* bias, bool accumulate) {
-  if (n >= kGemmMinRows && cols > 0 && ops_detail::have_lane_gemm())
+  if (n >= kGemmMinRows && ops_detail::have_lane_gemm())
     ops_detail::lane_gemm(x, n, w, rows, cols, y, bias, accumulate);
   else
     run_tiles(x, n, w, rows, cols, y, bias, accumulate);
@@ -184,7 +199,13 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
                "linear: negative size n=" << n << " rows=" << w.rows << " cols=" << w.cols);
   if (n == 0 || w.rows == 0) return;
   MESHLM_CHECK(y != nullptr, "linear: null output");
-  MESHLM_CHECK(w.cols == 0 || (x != nullptr && w.data != nullptr), "linear: null input or weight");
+  if (w.cols == 0) {  // empty dot products: y = bias (or 0), added when accumulating
+    const Epilogue ep{bias, accumulate};
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r = 0; r < w.rows; ++r) ops_detail::store_out(0.f, r, y + i * w.rows + r, ep);
+    return;
+  }
+  MESHLM_CHECK(x != nullptr && w.data != nullptr, "linear: null input or weight");
   if (w.dtype == DType::f32)
     dispatch(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
   else

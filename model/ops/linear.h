@@ -18,13 +18,13 @@
 //   - The kernels are AVX-512 (built with -march=native on a CPU that has
 //     it); other builds run a portable loop with the same order and bits.
 //
-// Performance (linear_tile.h, linear_gemm.h): for n <= 8 (decode) each weight
+// Performance (linear_tile.h, linear_gemm.h): for n <= 16 (decode) each weight
 // row streams from memory once, for all n inputs, with the next rows
-// prefetched (bandwidth bound: 95-105% of the single-core memory-read
-// bandwidth at n = 1); for n > 8 (prefill) a register-blocked GEMM over packed
-// operands (0.85-1.05x OpenBLAS sgemm). Rows 64-byte aligned (DeviceMemory
-// buffers, cols a multiple of 16) avoid split loads. Single-threaded (one
-// rank = one core). Scratch is per thread and only grows: the first prefill
+// prefetched (bandwidth bound: 85-100% of the single-core memory-read
+// bandwidth at n = 1); for n > 16 (prefill) a register-blocked GEMM over
+// packed operands (0.9-1.3x OpenBLAS sgemm at n = 64..256). Rows 64-byte
+// aligned (DeviceMemory buffers, cols a multiple of 16) avoid split loads.
+// Single-threaded (one rank = one core). Scratch is per thread and only grows: the first prefill
 // allocates up to ~10 MiB (packed inputs and weights), the first decode call
 // a few KiB; later calls of the same or smaller shapes allocate nothing.
 #pragma once

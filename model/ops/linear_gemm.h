@@ -1,4 +1,4 @@
-// Internal to meshlm::ops: the prefill GEMM behind linear() for n > 8 input
+// Internal to meshlm::ops: the prefill GEMM behind linear() for n > 16 input
 // rows (AVX-512 builds). It computes every output in exactly the order of
 // linear_tile.h — lane l of a dot product is the fma chain over columns
 // k = l, l + 16, ... from +0, and the 16 lane sums meet in the same tree —

@@ -52,7 +52,7 @@ struct Epilogue {
   bool finish = true;        // reduce and write y; else save to `partial`
 };
 
-inline void store_out(float dot, int r, float* y_at, const Epilogue& ep) {
+inline void store_out(float dot, int64_t r, float* y_at, const Epilogue& ep) {
   if (ep.bias) dot += ep.bias[r];
   *y_at = ep.accumulate ? *y_at + dot : dot;
 }
