@@ -98,6 +98,7 @@ inline std::vector<float> decode(const void* src, DType t, size_t n) {
 
 // True on every rank iff `bytes` bytes at p are identical on all ranks of g.
 inline bool identical_across_group(const AxisGroup& g, const void* p, size_t bytes) {
+  if (bytes == 0) return true;  // the same on every rank: nothing to compare
   std::vector<char> all(bytes * static_cast<size_t>(g.size));
   MPI_Allgather(p, static_cast<int>(bytes), MPI_BYTE, all.data(), static_cast<int>(bytes), MPI_BYTE,
                 g.comm);

@@ -14,7 +14,7 @@ namespace meshlm::testing {
 namespace {
 
 constexpr float kSentinel = -1000.0f;  // exact in bf16, outside every input range and sum
-constexpr size_t kGuard = 8;            // elements after each buffer that must stay untouched
+constexpr size_t kGuard = 8;           // elements after each buffer that must stay untouched
 
 // A buffer of `n` dtype elements plus a guard, filled with the sentinel.
 std::vector<char> buffer(size_t n, DType t) {
