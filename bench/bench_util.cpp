@@ -58,22 +58,43 @@ std::vector<std::vector<double>> time_interleaved(MPI_Comm comm, int warmup, int
   return times;
 }
 
+nlohmann::json spread_json(const RankSpread& s, double scale) {
+  return {{"avg", s.avg * scale}, {"min", s.min * scale}, {"max", s.max * scale}};
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (size_t start = 0;;) {
+    const size_t comma = text.find(',', start);
+    items.push_back(text.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return items;
+}
+
 std::vector<uint64_t> parse_size_list(const std::string& text) {
   std::vector<uint64_t> sizes;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+  for (const std::string& item : split_list(text)) {
     if (item.empty())
       MESHLM_FAIL("empty entry in size list '" << text << "' (expected e.g. 4,1001,1MiB)");
     const uint64_t bytes = parse_bytes(item);
     if (bytes == 0)
       MESHLM_FAIL("size '" << item << "' in '" << text << "' must be at least 1 byte");
     sizes.push_back(bytes);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return sizes;
+}
+
+std::vector<DType> parse_weight_dtypes(const std::string& text) {
+  std::vector<DType> v;
+  for (const std::string& item : split_list(text)) {
+    const DType t = parse_dtype(item);
+    if (t != DType::f32 && t != DType::bf16)
+      MESHLM_FAIL("--dtypes: " << dtype_name(t) << " weights are not supported (fp32, bf16)");
+    v.push_back(t);
+  }
+  return v;
 }
 
 std::vector<uint64_t> powers_of_two(uint64_t from, uint64_t to) {

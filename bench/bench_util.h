@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sharding/dtype.h"
+
 namespace meshlm::bench {
 
 double median(std::vector<double> samples);  // 0 for no samples
@@ -22,6 +24,8 @@ struct RankSpread {
   double avg = 0, min = 0, max = 0;
 };
 RankSpread spread_over_ranks(MPI_Comm comm, double value);
+// {"avg": avg * scale, "min": ..., "max": ...} (scale 1e3: seconds -> ms).
+nlohmann::json spread_json(const RankSpread& s, double scale);
 
 // Runs every function `warmup` times, then `iters` rounds in which each
 // function runs once (interleaved, so drift hits them alike), each run started
@@ -30,8 +34,12 @@ RankSpread spread_over_ranks(MPI_Comm comm, double value);
 std::vector<std::vector<double>> time_interleaved(MPI_Comm comm, int warmup, int iters,
                                                   const std::vector<std::function<void()>>& fns);
 
+// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}.
+std::vector<std::string> split_list(const std::string& text);
 // "4,1001,1MiB" -> {4, 1001, 1048576} (units as parse_bytes); every entry >= 1.
 std::vector<uint64_t> parse_size_list(const std::string& text);
+// --dtypes "fp32,bf16" -> {f32, bf16}: weight dtypes linear() runs (fp32, bf16 only).
+std::vector<DType> parse_weight_dtypes(const std::string& text);
 // from, 2*from, ... up to `to` inclusive.
 std::vector<uint64_t> powers_of_two(uint64_t from, uint64_t to);
 

@@ -89,17 +89,15 @@ struct ImplResult {
 
 nlohmann::json to_json(const ImplResult& r, bool check) {
   nlohmann::json j = {
-      {"time_us",
-       {{"avg", r.time.avg * 1e6}, {"min", r.time.min * 1e6}, {"max", r.time.max * 1e6}}},
-      {"algbw_GBps", r.algbw},
-      {"busbw_GBps", r.busbw}};
+      {"time_us", spread_json(r.time, 1e6)}, {"algbw_GBps", r.algbw}, {"busbw_GBps", r.busbw}};
   if (check) j["wrong"] = r.wrong;
   return j;
 }
 
 void print_header(const Options& o, const Setup& s, Op op) {
-  std::string members;
-  for (int w : s.members) members += (members.empty() ? "" : ",") + std::to_string(w);
+  std::vector<std::string> ranks;
+  for (int w : s.members) ranks.push_back(std::to_string(w));
+  const std::string members = join(ranks, ",");
   print0("\n# %s, %s, %s, axis '%s' of %s (groups of %d ranks; rank 0's group: world ranks %s)\n",
          op_name(op), dtype_name(s.dtype),
          op == Op::broadcast ? "in place (one buffer)"

@@ -5,11 +5,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <functional>
+
+#include "mesh/cli_main.h"
 
 namespace meshlm::bench {
 
-using Command = std::function<int()>;
+using Command = CliCommand;  // mesh/cli_main.h
 
 // mesh-bench collectives: the project's collectives against plain MPI
 // (osu/nccl-tests style table, --json, --tsv, --check).

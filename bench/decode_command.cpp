@@ -34,16 +34,10 @@ int run(const ModelBenchOptions& o) {
     for (int64_t batch : b.batches) {
       const int64_t local = batch / dp;
       std::vector<int32_t> slots(static_cast<size_t>(local)), tokens(slots.size());
-      std::vector<std::vector<int32_t>> prompts;
-      std::vector<SlotTokens> prefill;
-      for (int64_t i = 0; i < local; ++i) {
-        slots[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-        prompts.push_back(bench_prompt(b.config, static_cast<int32_t>(i), o.prompt_len));
-      }
-      for (int64_t i = 0; i < local; ++i)
-        prefill.push_back({static_cast<int32_t>(i), prompts[static_cast<size_t>(i)]});
+      for (int64_t i = 0; i < local; ++i) slots[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+      const BenchBatch seqs(b.config, local, o.prompt_len);
       engine.reset_all();
-      engine.prefill(prefill);
+      engine.prefill(seqs.prefill);
       int step = 0;
       auto decode = [&] {
         for (size_t i = 0; i < tokens.size(); ++i)
@@ -68,17 +62,16 @@ int run(const ModelBenchOptions& o) {
       print0("  %5s %5lld | %10.2f %10.2f %12.2f | %10.2f %10.2f %7.1f%%\n", dtype_name(dtype),
              static_cast<long long>(batch), step_s * 1e3, static_cast<double>(batch) / step_s,
              step_s * 1e3, gbps, membw / 1e9, frac * 100);
-      nlohmann::json r = {
-          {"dtype", dtype_name(dtype)},
-          {"batch", batch},
-          {"batch_per_replica", local},
-          {"context_tokens", o.prompt_len},
-          {"step_ms", {{"avg", t.avg * 1e3}, {"min", t.min * 1e3}, {"max", t.max * 1e3}}},
-          {"tokens_per_s", static_cast<double>(batch) / step_s},
-          {"time_per_token_ms", step_s * 1e3},
-          {"weight_streaming_GBps", gbps},
-          {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
-          {"model", model_json(b, m, dtype)}};
+      nlohmann::json r = {{"dtype", dtype_name(dtype)},
+                          {"batch", batch},
+                          {"batch_per_replica", local},
+                          {"context_tokens", o.prompt_len},
+                          {"step_ms", spread_json(t, 1e3)},
+                          {"tokens_per_s", static_cast<double>(batch) / step_s},
+                          {"time_per_token_ms", step_s * 1e3},
+                          {"weight_streaming_GBps", gbps},
+                          {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
+                          {"model", model_json(b, m, dtype)}};
       if (membw > 0) {
         r["membw_GBps"] = membw / 1e9;  // interleaved with these steps
         r["bandwidth_fraction"] = frac;
@@ -93,13 +86,10 @@ int run(const ModelBenchOptions& o) {
 }  // namespace
 
 Command add_decode_command(CLI::App& app) {
-  auto o = std::make_shared<ModelBenchOptions>();
-  auto* sub = app.add_subcommand(
-      "decode", "Time decode steps of a synthetic model (tokens/s, weight-streaming bandwidth)");
-  add_model_bench_options(sub, *o);
-  sub->add_option("--context", o->prompt_len, "Prompt tokens per sequence before timing")
-      ->capture_default_str();
-  return [o] { return run(*o); };
+  return add_model_bench_command(
+      app, "decode",
+      "Time decode steps of a synthetic model (tokens/s, weight-streaming bandwidth)",
+      ModelBenchOptions{}, "--context", "Prompt tokens per sequence before timing", run);
 }
 
 }  // namespace meshlm::bench

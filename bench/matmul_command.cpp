@@ -54,36 +54,15 @@ std::vector<int64_t> parse_int_list(const std::string& text, const char* what) {
 
 std::vector<Shape> parse_shapes(const std::string& text) {
   std::vector<Shape> shapes;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+  for (const std::string& item : split_list(text)) {
     long long r = 0, c = 0;
     char extra = 0;
     if (std::sscanf(item.c_str(), "%lldx%lld%c", &r, &c, &extra) != 2 || r < 1 || c < 1)
       MESHLM_FAIL("shape '" << item << "' in --shapes '" << text
                             << "' is not ROWSxCOLS (out x in features, e.g. 5632x2048)");
     shapes.push_back({r, c});
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return shapes;
-}
-
-std::vector<DType> parse_dtypes(const std::string& text) {
-  std::vector<DType> v;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    const DType t =
-        parse_dtype(text.substr(start, comma == std::string::npos ? comma : comma - start));
-    if (t != DType::f32 && t != DType::bf16)
-      MESHLM_FAIL("--dtypes: " << dtype_name(t) << " weights are not supported (fp32, bf16)");
-    v.push_back(t);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return v;
 }
 
 // Copies of one weight matrix (and its fp32 widening for BLAS), cycled so
@@ -134,7 +113,7 @@ int run(const Options& o) {
   all_agree(MPI_COMM_WORLD, [&] {
     shapes = parse_shapes(o.shapes);
     ns = parse_int_list(o.n, "--n");
-    dtypes = parse_dtypes(o.dtypes);
+    dtypes = parse_weight_dtypes(o.dtypes);
     rotate = parse_bytes(o.rotate);
     membw_bytes = o.membw == "0" ? 0 : parse_bytes(o.membw);
     if (o.warmup < 0 || o.iters < 1)
@@ -159,10 +138,9 @@ int run(const Options& o) {
         "ranks %.2f/%.2f)\n",
         bw.avg / 1e9, mo.repeats, format_bytes(static_cast<double>(r.buffer_bytes)).c_str(),
         bw.min / 1e9, bw.max / 1e9);
-    membw_json = {
-        {"buffer_bytes", r.buffer_bytes},
-        {"repeats", mo.repeats},
-        {"median_GBps", {{"avg", bw.avg / 1e9}, {"min", bw.min / 1e9}, {"max", bw.max / 1e9}}}};
+    membw_json = {{"buffer_bytes", r.buffer_bytes},
+                  {"repeats", mo.repeats},
+                  {"median_GBps", spread_json(bw, 1e-9)}};
   }
   print0(
       "# time = slowest rank's median of %d iterations (%d warm-up); GF/s = 2·n·rows·cols / "

@@ -15,6 +15,8 @@
 
 namespace meshlm::bench {
 
+namespace {
+
 void add_model_bench_options(CLI::App* sub, ModelBenchOptions& o) {
   sub->add_option("--model", o.model, "Model config: a name in configs/models/ or a config.json")
       ->capture_default_str();
@@ -39,28 +41,21 @@ void add_model_bench_options(CLI::App* sub, ModelBenchOptions& o) {
   sub->add_option("--json", o.json, "Write the results as JSON to this file");
 }
 
-namespace {
-
-std::vector<DType> parse_dtypes(const std::string& text) {
-  std::vector<DType> v;
-  for (size_t start = 0;;) {
-    const size_t comma = text.find(',', start);
-    const DType t =
-        parse_dtype(text.substr(start, comma == std::string::npos ? comma : comma - start));
-    if (t != DType::f32 && t != DType::bf16)
-      MESHLM_FAIL("--dtypes: " << dtype_name(t) << " weights are not supported (fp32, bf16)");
-    v.push_back(t);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return v;
-}
-
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
+
+Command add_model_bench_command(CLI::App& app, const char* name, const char* description,
+                                const ModelBenchOptions& defaults, const char* len_flag,
+                                const char* len_help, int (*run)(const ModelBenchOptions&)) {
+  auto o = std::make_shared<ModelBenchOptions>(defaults);
+  auto* sub = app.add_subcommand(name, description);
+  add_model_bench_options(sub, *o);
+  sub->add_option(len_flag, o->prompt_len, len_help)->capture_default_str();
+  return [o, run] { return run(*o); };
+}
 
 ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64_t positions) {
   ModelBench b;
@@ -74,7 +69,7 @@ ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64
       MESHLM_FAIL("--layers " << o.layers << " is out of range (the model has "
                               << b.config.num_layers << " layers; 0 = all)");
     if (o.layers > 0) b.config.num_layers = o.layers;
-    b.dtypes = parse_dtypes(o.dtypes);
+    b.dtypes = parse_weight_dtypes(o.dtypes);
     for (uint64_t v : parse_size_list(o.batches)) b.batches.push_back(static_cast<int64_t>(v));
     if (o.warmup < 0 || o.iters < 1)
       MESHLM_FAIL("--warmup " << o.warmup << " / --iters " << o.iters
@@ -122,11 +117,10 @@ ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64
     const RankSpread bw =
         spread_over_ranks(MPI_COMM_WORLD, static_cast<double>(b.probe->bytes()) / median(times[0]));
     b.membw_Bps = bw.avg;
-    b.membw = {
-        {"buffer_bytes", b.probe->bytes()},
-        {"repeats", 5},
-        {"ranks_at_once", world},
-        {"median_GBps", {{"avg", bw.avg / 1e9}, {"min", bw.min / 1e9}, {"max", bw.max / 1e9}}}};
+    b.membw = {{"buffer_bytes", b.probe->bytes()},
+               {"repeats", 5},
+               {"ranks_at_once", world},
+               {"median_GBps", spread_json(bw, 1e-9)}};
     print0(
         "memory-read bandwidth per rank (all %d streaming at once): %.2f GB/s (median of 5 "
         "passes over %s; min/max over ranks %.2f/%.2f)\n",
@@ -181,6 +175,13 @@ std::vector<int32_t> bench_prompt(const ModelConfig& config, int32_t slot, int64
                 (static_cast<uint64_t>(slot) * 7919u + static_cast<uint64_t>(i) * 104729u + 17u) %
                 span);
   return ids;
+}
+
+BenchBatch::BenchBatch(const ModelConfig& config, int64_t sequences, int64_t prompt_len) {
+  for (int64_t i = 0; i < sequences; ++i)
+    prompts.push_back(bench_prompt(config, static_cast<int32_t>(i), prompt_len));
+  for (int64_t i = 0; i < sequences; ++i)
+    prefill.push_back({static_cast<int32_t>(i), prompts[static_cast<size_t>(i)]});
 }
 
 nlohmann::json model_json(const ModelBench& b, const LoadedModel& m, DType dtype) {

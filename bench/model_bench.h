@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/commands.h"
 #include "mesh/device_memory.h"
 #include "mesh/device_mesh.h"
 #include "model/engine.h"
@@ -37,8 +38,12 @@ struct ModelBenchOptions {
   std::string json;
 };
 
-// Registers the shared options on `sub` (decode and prefill name their defaults).
-void add_model_bench_options(CLI::App* sub, ModelBenchOptions& o);
+// Registers subcommand `name` (decode, prefill) with the shared options,
+// starting from `defaults`, plus `len_flag` setting prompt_len; the returned
+// command calls run with the parsed options.
+Command add_model_bench_command(CLI::App& app, const char* name, const char* description,
+                                const ModelBenchOptions& defaults, const char* len_flag,
+                                const char* len_help, int (*run)(const ModelBenchOptions&));
 
 // Everything validated on every rank before the first collective.
 struct ModelBench {
@@ -71,6 +76,15 @@ LoadedModel load_model(const ModelBench& b, DType dtype);
 
 // Prompt tokens for `slot` (deterministic, in [3, vocab)).
 std::vector<int32_t> bench_prompt(const ModelConfig& config, int32_t slot, int64_t len);
+
+// This replica's sequences: slots 0..sequences-1, each with its bench_prompt.
+struct BenchBatch {
+  BenchBatch(const ModelConfig& config, int64_t sequences, int64_t prompt_len);
+  BenchBatch(const BenchBatch&) = delete;  // prefill's spans point into prompts
+  BenchBatch& operator=(const BenchBatch&) = delete;
+  std::vector<std::vector<int32_t>> prompts;  // [sequences][prompt_len]
+  std::vector<SlotTokens> prefill;            // {slot i, prompts[i]}, for Engine::prefill
+};
 
 // The "model" record of the JSON output.
 nlohmann::json model_json(const ModelBench& b, const LoadedModel& m, DType dtype);

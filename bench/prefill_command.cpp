@@ -29,15 +29,10 @@ int run(const ModelBenchOptions& o) {
     print0("# %5s %5s %7s | %10s %10s\n", "dtype", "batch", "prompt", "time(ms)", "tok/s");
     for (int64_t batch : b.batches) {
       const int64_t local = batch / dp;
-      std::vector<std::vector<int32_t>> prompts;
-      std::vector<SlotTokens> prefill;
-      for (int64_t i = 0; i < local; ++i)
-        prompts.push_back(bench_prompt(b.config, static_cast<int32_t>(i), o.prompt_len));
-      for (int64_t i = 0; i < local; ++i)
-        prefill.push_back({static_cast<int32_t>(i), prompts[static_cast<size_t>(i)]});
+      const BenchBatch seqs(b.config, local, o.prompt_len);
       auto run_prefill = [&] {
         engine.reset_all();
-        engine.prefill(prefill);
+        engine.prefill(seqs.prefill);
       };
       const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, {run_prefill});
       const RankSpread t = spread_over_ranks(MPI_COMM_WORLD, median(times[0]));
@@ -45,16 +40,15 @@ int run(const ModelBenchOptions& o) {
       print0("  %5s %5lld %7lld | %10.1f %10.1f\n", dtype_name(dtype),
              static_cast<long long>(batch), static_cast<long long>(o.prompt_len), t.max * 1e3,
              tokens / t.max);
-      results.push_back(
-          {{"dtype", dtype_name(dtype)},
-           {"batch", batch},
-           {"batch_per_replica", local},
-           {"prompt_tokens", o.prompt_len},
-           {"time_ms", {{"avg", t.avg * 1e3}, {"min", t.min * 1e3}, {"max", t.max * 1e3}}},
-           {"tokens_per_s", tokens / t.max},
-           {"gflops_per_rank", 2.0 * static_cast<double>(parameter_count(b.config)) * tokens /
-                                   b.mesh->size() / t.max / 1e9},
-           {"model", model_json(b, m, dtype)}});
+      results.push_back({{"dtype", dtype_name(dtype)},
+                         {"batch", batch},
+                         {"batch_per_replica", local},
+                         {"prompt_tokens", o.prompt_len},
+                         {"time_ms", spread_json(t, 1e3)},
+                         {"tokens_per_s", tokens / t.max},
+                         {"gflops_per_rank", 2.0 * static_cast<double>(parameter_count(b.config)) *
+                                                 tokens / b.mesh->size() / t.max / 1e9},
+                         {"model", model_json(b, m, dtype)}});
     }
   }
   write_model_bench_json(b, "prefill", results);
@@ -64,16 +58,13 @@ int run(const ModelBenchOptions& o) {
 }  // namespace
 
 Command add_prefill_command(CLI::App& app) {
-  auto o = std::make_shared<ModelBenchOptions>();
-  o->prompt_len = 128;
-  o->warmup = 1;
-  o->iters = 3;
-  auto* sub = app.add_subcommand(
-      "prefill", "Time the prefill of a batch of prompts on a synthetic model (tokens/s)");
-  add_model_bench_options(sub, *o);
-  sub->add_option("--prompt-len", o->prompt_len, "Prompt tokens per sequence")
-      ->capture_default_str();
-  return [o] { return run(*o); };
+  ModelBenchOptions defaults;
+  defaults.prompt_len = 128;
+  defaults.warmup = 1;
+  defaults.iters = 3;
+  return add_model_bench_command(
+      app, "prefill", "Time the prefill of a batch of prompts on a synthetic model (tokens/s)",
+      defaults, "--prompt-len", "Prompt tokens per sequence", run);
 }
 
 }  // namespace meshlm::bench

@@ -27,12 +27,9 @@ void ring_all_gather(const AxisGroup& g, void* buf, const Chunks& chunks, size_t
 void all_gather(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
                 CollectiveImpl impl) {
   constexpr const char* op = "all_gather";
-  detail::check_group(op, g);
-  const size_t es = detail::element_size(op, g, dtype, /*reduction=*/false);
   const size_t p = static_cast<size_t>(g.size);
-  detail::check_count(op, g, count, es, p);
-  detail::check_buffer(op, g, "send", send, count);
-  detail::check_buffer(op, g, "recv", recv, count);
+  const size_t es =
+      detail::check_send_recv(op, g, send, recv, count, dtype, /*reduction=*/false, p);
   char* own = static_cast<char*>(recv) + static_cast<size_t>(g.rank) * count * es;
   detail::check_overlap(op, g, send, count * es, recv, p * count * es, recv, own);
   detail::StatsScope stats(op, impl, count * es);

@@ -72,11 +72,7 @@ void recursive_doubling(const AxisGroup& g, const void* send, void* recv, size_t
 void all_reduce(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
                 CollectiveImpl impl) {
   constexpr const char* op = "all_reduce";
-  detail::check_group(op, g);
-  const size_t es = detail::element_size(op, g, dtype, /*reduction=*/true);
-  detail::check_count(op, g, count, es, 1);
-  detail::check_buffer(op, g, "send", send, count);
-  detail::check_buffer(op, g, "recv", recv, count);
+  const size_t es = detail::check_send_recv(op, g, send, recv, count, dtype, /*reduction=*/true, 1);
   detail::check_overlap(op, g, send, count * es, recv, count * es, recv);
   detail::StatsScope stats(op, impl, count * es);
   if (count == 0) return;

@@ -13,13 +13,10 @@ namespace meshlm {
 void all_to_all(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
                 CollectiveImpl impl) {
   constexpr const char* op = "all_to_all";
-  detail::check_group(op, g);
-  const size_t es = detail::element_size(op, g, dtype, /*reduction=*/false);
   const int p = g.size, r = g.rank;
   const size_t up = static_cast<size_t>(p);
-  detail::check_count(op, g, count, es, up);
-  detail::check_buffer(op, g, "send", send, count);
-  detail::check_buffer(op, g, "recv", recv, count);
+  const size_t es =
+      detail::check_send_recv(op, g, send, recv, count, dtype, /*reduction=*/false, up);
   detail::check_overlap(op, g, send, up * count * es, recv, up * count * es, recv);
   detail::StatsScope stats(op, impl, up * count * es);
   if (count == 0) return;

@@ -68,6 +68,16 @@ void check_buffer(const char* op, const AxisGroup& g, const char* which, const v
     MESHLM_FAIL(where(op, g) << ": " << which << " buffer is null but count is " << count);
 }
 
+size_t check_send_recv(const char* op, const AxisGroup& g, const void* send, const void* recv,
+                       size_t count, DType dtype, bool reduction, size_t blocks) {
+  check_group(op, g);
+  const size_t es = element_size(op, g, dtype, reduction);
+  check_count(op, g, count, es, blocks);
+  check_buffer(op, g, "send", send, count);
+  check_buffer(op, g, "recv", recv, count);
+  return es;
+}
+
 void check_overlap(const char* op, const AxisGroup& g, const void* a, size_t abytes, const void* b,
                    size_t bbytes, const void* allowed1, const void* allowed2) {
   if (abytes == 0 || bbytes == 0 || a == nullptr || b == nullptr) return;

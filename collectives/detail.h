@@ -37,6 +37,11 @@ void check_group(const char* op, const AxisGroup& g);
 void check_count(const char* op, const AxisGroup& g, size_t count, size_t esize, size_t blocks);
 void check_buffer(const char* op, const AxisGroup& g, const char* which, const void* p,
                   size_t count);
+// The checks every send/recv collective starts with, in this order: group,
+// dtype, count (with `blocks` blocks of count elements), send and recv
+// buffers. Returns the element size.
+size_t check_send_recv(const char* op, const AxisGroup& g, const void* send, const void* recv,
+                       size_t count, DType dtype, bool reduction, size_t blocks);
 // Throws if send [a, a+abytes) and recv [b, b+bbytes) overlap, unless `a` is
 // one of the exact in-place layouts `allowed1`, `allowed2`.
 void check_overlap(const char* op, const AxisGroup& g, const void* a, size_t abytes, const void* b,

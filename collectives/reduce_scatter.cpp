@@ -70,12 +70,8 @@ void ring_reduce_scatter(const AxisGroup& g, const void* in, void* out_own, cons
 void reduce_scatter(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
                     CollectiveImpl impl) {
   constexpr const char* op = "reduce_scatter";
-  detail::check_group(op, g);
-  const size_t es = detail::element_size(op, g, dtype, /*reduction=*/true);
   const size_t p = static_cast<size_t>(g.size);
-  detail::check_count(op, g, count, es, p);
-  detail::check_buffer(op, g, "send", send, count);
-  detail::check_buffer(op, g, "recv", recv, count);
+  const size_t es = detail::check_send_recv(op, g, send, recv, count, dtype, /*reduction=*/true, p);
   detail::check_overlap(op, g, send, p * count * es, recv, count * es, recv);
   detail::StatsScope stats(op, impl, p * count * es);
   if (count == 0) return;

@@ -13,7 +13,8 @@ DeviceChoice choose_device(const std::string& device, const std::string& memory_
   c.capacity = c.spec.hbm_bytes;
   if (!memory_override.empty()) {
     c.capacity = parse_bytes(memory_override);
-    if (c.capacity == 0) MESHLM_FAIL("--device-memory must be > 0 (got '" << memory_override << "')");
+    if (c.capacity == 0)
+      MESHLM_FAIL("--device-memory must be > 0 (got '" << memory_override << "')");
     c.spec.hbm_bytes = c.capacity;
     c.overridden = true;
   }

@@ -9,10 +9,14 @@ namespace meshlm {
 
 const char* category_name(MemCategory c) {
   switch (c) {
-    case MemCategory::weights: return "weights";
-    case MemCategory::kv_cache: return "kv_cache";
-    case MemCategory::activations: return "activations";
-    case MemCategory::comm: return "comm";
+    case MemCategory::weights:
+      return "weights";
+    case MemCategory::kv_cache:
+      return "kv_cache";
+    case MemCategory::activations:
+      return "activations";
+    case MemCategory::comm:
+      return "comm";
   }
   return "?";
 }
@@ -33,14 +37,15 @@ void* DeviceMemory::allocate(MemCategory category, uint64_t bytes, const std::st
     throw DeviceOutOfMemory(
         "rank " + std::to_string(rank_) + ": out of device memory on " + device_name_ +
         " allocating " + category_name(category) + " '" + what + "' (" +
-        format_bytes(static_cast<double>(bytes)) + " = " + std::to_string(bytes) + " B): " +
-        format_bytes(static_cast<double>(total_)) + " in use of " +
+        format_bytes(static_cast<double>(bytes)) + " = " + std::to_string(bytes) +
+        " B): " + format_bytes(static_cast<double>(total_)) + " in use of " +
         format_bytes(static_cast<double>(capacity_)) + " capacity (" + usage_summary() + ")");
   void* p = nullptr;
   if (bytes > 0) {
     const size_t rounded = (bytes + 63) / 64 * 64;
     p = std::aligned_alloc(64, rounded);
-    if (!p) throw Error("host allocation of " + std::to_string(bytes) + " B failed for '" + what + "'");
+    if (!p)
+      throw Error("host allocation of " + std::to_string(bytes) + " B failed for '" + what + "'");
     std::memset(p, 0, rounded);
   }
   const int c = static_cast<int>(category);

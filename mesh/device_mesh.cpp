@@ -1,6 +1,7 @@
 #include "mesh/device_mesh.h"
 
 #include "sharding/error.h"
+#include "sharding/units.h"
 
 namespace meshlm {
 
@@ -27,9 +28,7 @@ DeviceMesh::DeviceMesh(MPI_Comm world, AbstractMesh mesh) : mesh_(std::move(mesh
   MPI_Cart_coords(cart, rank_, mesh_.num_axes(), coords_.data());
   MESHLM_CHECK(coords_ == mesh_.coords_of(rank_), "MPI cartesian layout differs from row-major");
 
-  std::string all_names;
-  for (auto& n : mesh_.axis_names()) all_names += (all_names.empty() ? "" : ",") + n;
-  all_ = AxisGroup{all_names, cart, mesh_.size(), rank_};
+  all_ = AxisGroup{join(mesh_.axis_names(), ","), cart, mesh_.size(), rank_};
 
   for (int a = 0; a < mesh_.num_axes(); ++a) {
     std::vector<int> keep(dims.size(), 0);
@@ -39,8 +38,8 @@ DeviceMesh::DeviceMesh(MPI_Comm world, AbstractMesh mesh) : mesh_(std::move(mesh
     MPI_Cart_sub(cart, keep.data(), &g.comm);
     MPI_Comm_size(g.comm, &g.size);
     MPI_Comm_rank(g.comm, &g.rank);
-    MESHLM_CHECK(g.rank == coords_[a], "axis '" << g.name << "' rank " << g.rank
-                                                << " != coordinate " << coords_[a]);
+    MESHLM_CHECK(g.rank == coords_[a],
+                 "axis '" << g.name << "' rank " << g.rank << " != coordinate " << coords_[a]);
     axes_.push_back(g);
   }
 }

@@ -8,7 +8,9 @@
 
 namespace meshlm {
 namespace {
-void abort_job() { MPI_Abort(MPI_COMM_WORLD, 1); }
+void abort_job() {
+  MPI_Abort(MPI_COMM_WORLD, 1);
+}
 }  // namespace
 
 MpiSession::MpiSession(int* argc, char*** argv) {

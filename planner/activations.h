@@ -23,10 +23,10 @@ struct LocalDims {
 };
 
 struct ActivationShape {
-  int64_t batch_local = 1;    // sequences on this device (global batch / dp)
-  int64_t rows = 1;           // tokens in one forward pass: max(prefill chunk, batch_local)
-  int64_t query_tokens = 1;   // tokens of one sequence in one attention call (prefill chunk)
-  int64_t seq_len = 1;        // positions the KV cache holds
+  int64_t batch_local = 1;      // sequences on this device (global batch / dp)
+  int64_t rows = 1;             // tokens in one forward pass: max(prefill chunk, batch_local)
+  int64_t query_tokens = 1;     // tokens of one sequence in one attention call (prefill chunk)
+  int64_t seq_len = 1;          // positions the KV cache holds
   bool gathered_logits = true;  // full-vocab logits [batch_local, V] gathered for sampling
 };
 

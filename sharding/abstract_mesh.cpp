@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "sharding/error.h"
+#include "sharding/units.h"
 
 namespace meshlm {
 
@@ -36,10 +37,8 @@ AbstractMesh AbstractMesh::parse(const std::string& shape, const std::vector<std
     sizes.push_back(v);
   }
   if (sizes.size() != names.size()) {
-    std::string joined;
-    for (auto& n : names) joined += (joined.empty() ? "" : ",") + n;
     MESHLM_FAIL("mesh shape '" << shape << "' has " << sizes.size() << " axes but " << names.size()
-                               << " axis names were given (" << joined << ")");
+                               << " axis names were given (" << join(names, ",") << ")");
   }
   std::vector<std::pair<std::string, int>> axes;
   for (size_t i = 0; i < sizes.size(); ++i) axes.emplace_back(names[i], sizes[i]);

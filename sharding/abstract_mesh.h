@@ -23,7 +23,7 @@ class AbstractMesh {
 
   const std::vector<std::pair<std::string, int>>& axes() const { return axes_; }
   int num_axes() const { return static_cast<int>(axes_.size()); }
-  int size() const;                              // product of axis sizes
+  int size() const;  // product of axis sizes
   bool has_axis(const std::string& name) const;
   int axis_index(const std::string& name) const;  // throws naming the known axes
   int axis_size(const std::string& name) const;   // throws naming the known axes

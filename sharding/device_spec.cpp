@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sharding/error.h"
+#include "sharding/units.h"
 
 #ifndef MESHLM_DEFAULT_CONFIG_DIR
 #define MESHLM_DEFAULT_CONFIG_DIR "configs"
@@ -25,8 +26,7 @@ double DeviceSpec::flops_for(DType t) const {
 namespace {
 template <class T>
 T required(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key))
-    MESHLM_FAIL("device spec " << where << " has no field '" << key << "'");
+  if (!j.contains(key)) MESHLM_FAIL("device spec " << where << " has no field '" << key << "'");
   try {
     return j.at(key).get<T>();
   } catch (const nlohmann::json::exception&) {
@@ -79,12 +79,14 @@ std::string resolve_config(const std::string& kind, const std::string& name_or_p
   const fs::path dir = fs::path(config_dir()) / kind;
   const fs::path candidate = dir / (name_or_path + ".json");
   if (fs::is_regular_file(candidate)) return candidate.string();
-  std::string names;
+  std::vector<std::string> known;
   if (fs::is_directory(dir))
     for (auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".json") names += (names.empty() ? "" : ", ") + e.path().stem().string();
+      if (e.path().extension() == ".json") known.push_back(e.path().stem().string());
+  const std::string names = join(known, ", ");
   MESHLM_FAIL("no " << kind << " config '" << name_or_path << "': not a file, and not "
-                    << candidate.string() << " (known: " << (names.empty() ? "none" : names) << ")");
+                    << candidate.string() << " (known: " << (names.empty() ? "none" : names)
+                    << ")");
 }
 
 nlohmann::json read_json_file(const std::string& path) {

@@ -13,14 +13,14 @@
 namespace meshlm {
 
 struct DeviceSpec {
-  std::string name;                    // "tpu-v4-8"
-  std::string description;             // free text
-  int device_count = 1;                // devices in the slice/node
-  uint64_t hbm_bytes = 0;              // memory per device, bytes
-  double hbm_bandwidth = 0;            // B/s per device
+  std::string name;                          // "tpu-v4-8"
+  std::string description;                   // free text
+  int device_count = 1;                      // devices in the slice/node
+  uint64_t hbm_bytes = 0;                    // memory per device, bytes
+  double hbm_bandwidth = 0;                  // B/s per device
   std::map<std::string, double> peak_flops;  // dtype name ("bf16", "fp32", "int8") -> FLOP/s
-  double interconnect_bandwidth = 0;   // B/s per link, one direction
-  double interconnect_latency = 0;     // seconds per message (alpha)
+  double interconnect_bandwidth = 0;         // B/s per link, one direction
+  double interconnect_latency = 0;           // seconds per message (alpha)
 
   // FLOP/s for a compute dtype; falls back to bf16 then fp32; throws if none.
   double flops_for(DType t) const;

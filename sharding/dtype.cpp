@@ -15,22 +15,31 @@ DType parse_dtype(const std::string& s) {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "fp32";
-    case DType::bf16: return "bf16";
-    case DType::f16: return "fp16";
-    case DType::i8: return "int8";
-    case DType::i4: return "int4";
+    case DType::f32:
+      return "fp32";
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "fp16";
+    case DType::i8:
+      return "int8";
+    case DType::i4:
+      return "int4";
   }
   return "?";
 }
 
 int dtype_bits(DType t) {
   switch (t) {
-    case DType::f32: return 32;
+    case DType::f32:
+      return 32;
     case DType::bf16:
-    case DType::f16: return 16;
-    case DType::i8: return 8;
-    case DType::i4: return 4;
+    case DType::f16:
+      return 16;
+    case DType::i8:
+      return 8;
+    case DType::i4:
+      return 4;
   }
   return 0;
 }
@@ -67,9 +76,9 @@ uint16_t float_to_fp16(float f) {
   std::memcpy(&u, &f, 4);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t absu = u & 0x7fffffffu;
-  if (absu > 0x7f800000u) return sign | 0x7e00u;       // NaN
-  if (absu >= 0x477ff000u) return sign | 0x7c00u;      // overflow -> inf
-  if (absu < 0x38800000u) {                            // subnormal or zero
+  if (absu > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (absu >= 0x477ff000u) return sign | 0x7c00u;  // overflow -> inf
+  if (absu < 0x38800000u) {                        // subnormal or zero
     if (absu < 0x33000000u) return sign;
     const uint32_t exp = absu >> 23;
     const uint32_t mant = (absu & 0x7fffffu) | 0x800000u;

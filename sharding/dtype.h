@@ -15,7 +15,9 @@ const char* dtype_name(DType t);  // canonical: fp32, bf16, fp16, int8, int4
 // Bits per element of the data itself (int4 = 4); block scales are extra.
 int dtype_bits(DType t);
 // Bytes of n elements (rounded up for int4), without quantization scales.
-inline uint64_t dtype_bytes(DType t, uint64_t n) { return (n * dtype_bits(t) + 7) / 8; }
+inline uint64_t dtype_bytes(DType t, uint64_t n) {
+  return (n * dtype_bits(t) + 7) / 8;
+}
 
 // bfloat16 stored as its 16 raw bits. Conversion rounds to nearest even; NaN stays NaN.
 struct bf16 {

@@ -9,9 +9,15 @@ int g_rank = -1;
 FatalHandler g_fatal = nullptr;
 }  // namespace
 
-void set_process_rank(int rank) { g_rank = rank; }
-int process_rank() { return g_rank; }
-void set_fatal_handler(FatalHandler handler) { g_fatal = handler; }
+void set_process_rank(int rank) {
+  g_rank = rank;
+}
+int process_rank() {
+  return g_rank;
+}
+void set_fatal_handler(FatalHandler handler) {
+  g_fatal = handler;
+}
 
 void check_failed(const char* cond, const char* file, int line, const std::string& msg) {
   std::fprintf(stderr, "[rank %d] internal error at %s:%d: check '%s' failed: %s\n", g_rank, file,

@@ -26,23 +26,24 @@ int process_rank();
 // whole job instead of leaving the other ranks hanging.
 using FatalHandler = void (*)();
 void set_fatal_handler(FatalHandler handler);
-[[noreturn]] void check_failed(const char* cond, const char* file, int line, const std::string& msg);
+[[noreturn]] void check_failed(const char* cond, const char* file, int line,
+                               const std::string& msg);
 
 }  // namespace meshlm
 
-#define MESHLM_CHECK(cond, msg)                                                   \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::ostringstream meshlm_check_os_;                                        \
-      meshlm_check_os_ << msg;                                                    \
+#define MESHLM_CHECK(cond, msg)                                                  \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::ostringstream meshlm_check_os_;                                       \
+      meshlm_check_os_ << msg;                                                   \
       ::meshlm::check_failed(#cond, __FILE__, __LINE__, meshlm_check_os_.str()); \
-    }                                                                             \
+    }                                                                            \
   } while (0)
 
 // Throws meshlm::Error with a streamed message: MESHLM_FAIL("dim " << d << " bad").
-#define MESHLM_FAIL(msg)                  \
-  do {                                    \
-    std::ostringstream meshlm_fail_os_;   \
-    meshlm_fail_os_ << msg;               \
+#define MESHLM_FAIL(msg)                          \
+  do {                                            \
+    std::ostringstream meshlm_fail_os_;           \
+    meshlm_fail_os_ << msg;                       \
     throw ::meshlm::Error(meshlm_fail_os_.str()); \
   } while (0)

@@ -10,8 +10,10 @@ namespace meshlm {
 PartitionSpec PartitionSpec::of(std::initializer_list<const char*> dims) {
   std::vector<Entry> out;
   for (const char* d : dims) {
-    if (d == nullptr || *d == '\0') out.emplace_back();
-    else out.push_back(Entry{d});
+    if (d == nullptr || *d == '\0')
+      out.emplace_back();
+    else
+      out.push_back(Entry{d});
   }
   return PartitionSpec(std::move(out));
 }
@@ -50,8 +52,10 @@ PartitionSpec PartitionSpec::from_json(const nlohmann::json& j) {
     MESHLM_FAIL("a PartitionSpec must be a JSON array such as [\"mp\", null], got " << j.dump());
   std::vector<Entry> dims;
   for (auto& e : j) {
-    if (e.is_null()) dims.emplace_back();
-    else if (e.is_string()) dims.push_back(Entry{e.get<std::string>()});
+    if (e.is_null())
+      dims.emplace_back();
+    else if (e.is_string())
+      dims.push_back(Entry{e.get<std::string>()});
     else if (e.is_array()) {
       Entry entry;
       for (auto& a : e) {
@@ -71,9 +75,12 @@ PartitionSpec PartitionSpec::from_json(const nlohmann::json& j) {
 nlohmann::json PartitionSpec::to_json() const {
   nlohmann::json j = nlohmann::json::array();
   for (auto& e : dims_) {
-    if (e.empty()) j.push_back(nullptr);
-    else if (e.size() == 1) j.push_back(e[0]);
-    else j.push_back(e);
+    if (e.empty())
+      j.push_back(nullptr);
+    else if (e.size() == 1)
+      j.push_back(e[0]);
+    else
+      j.push_back(e);
   }
   return j;
 }
@@ -82,8 +89,10 @@ std::string PartitionSpec::to_string() const {
   std::string s = "P(";
   for (size_t i = 0; i < dims_.size(); ++i) {
     if (i) s += ", ";
-    if (dims_[i].empty()) s += "None";
-    else if (dims_[i].size() == 1) s += "'" + dims_[i][0] + "'";
+    if (dims_[i].empty())
+      s += "None";
+    else if (dims_[i].size() == 1)
+      s += "'" + dims_[i][0] + "'";
     else {
       s += "(";
       for (size_t k = 0; k < dims_[i].size(); ++k) s += (k ? ", '" : "'") + dims_[i][k] + "'";

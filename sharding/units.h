@@ -1,9 +1,10 @@
 // Byte quantities: parsing "64MiB" / "32GB" and printing with the unit named.
-// GB = 10^9 bytes, GiB = 2^30 bytes (DESIGN.md §6).
+// GB = 10^9 bytes, GiB = 2^30 bytes (DESIGN.md §6). Also lists for messages.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace meshlm {
 
@@ -19,5 +20,8 @@ std::string format_seconds(double seconds);
 
 // "1,234,567" (thousands separators, for exact counts).
 std::string format_count(uint64_t n);
+
+// {"dp", "mp"}, ", " -> "dp, mp"; {} -> "".
+std::string join(const std::vector<std::string>& items, const std::string& separator);
 
 }  // namespace meshlm

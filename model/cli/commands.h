@@ -3,11 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <functional>
+
+#include "mesh/cli_main.h"
 
 namespace meshlm::cli {
 
-using Command = std::function<int()>;
+using Command = CliCommand;  // mesh/cli_main.h
 
 // mesh-run info: the mesh, every rank's coordinates and its device.
 Command add_info_command(CLI::App& app);

@@ -5,16 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__AVX512F__)
-// GCC 12 reports its own _mm512_undefined_* placeholders inside the
-// intrinsics as uninitialized (GCC bug 105593): silence that, for the header only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#endif
-
+#include "model/ops/avx512.h"
 #include "sharding/error.h"
 
 namespace meshlm {

@@ -13,20 +13,13 @@
 #include <vector>
 
 #include "collectives/collectives.h"
+#include "common/mpi_world.h"
 #include "mesh/device_mesh.h"
 
 namespace meshlm::testing {
 
-inline int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
-inline int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
+using test::world_rank;
+using test::world_size;
 
 struct TestGroup {
   std::string label;         // "2x2 over dp"

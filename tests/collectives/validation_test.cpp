@@ -11,20 +11,12 @@
 #include "collective_test_util.h"
 #include "collectives/collectives.h"
 #include "collectives/stats.h"
+#include "common/test_util.h"
 
 namespace meshlm::testing {
 namespace {
 
-// Expects `fn` to throw meshlm::Error whose message contains every part.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error mentioning '" << parts.front() << "'";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    for (const auto& part : parts) EXPECT_NE(m.find(part), std::string::npos) << m;
-  }
-}
+using test::expect_error;
 
 TEST(CollectiveErrors, NullBuffersWithCountAreRejected) {
   const AxisGroup& g = *test_groups().front().g;

@@ -32,7 +32,7 @@ TEST(DeviceMemory, TracksCurrentAndPeakPerCategory) {
     const auto c = static_cast<MemCategory>(i % kNumMemCategories);
     const uint64_t b = size(rng);
     sizes_seen.push_back(b);
-    live.push_back({c, b, mem.allocate(c, b, "t" + std::to_string(i))});
+    live.push_back({c, b, mem.allocate(c, b, std::string("t").append(std::to_string(i)))});
     current[static_cast<int>(c)] += b;
     total += b;
     peak[static_cast<int>(c)] = std::max(peak[static_cast<int>(c)], current[static_cast<int>(c)]);

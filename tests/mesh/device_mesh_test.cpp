@@ -9,21 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "common/mpi_world.h"
 #include "mesh/mpi_session.h"
 
 namespace meshlm {
 namespace {
 
-int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
+using test::world_rank;
+using test::world_size;
 
 // The world ranks of a group, in group-rank order.
 std::vector<int> members(const AxisGroup& g) {

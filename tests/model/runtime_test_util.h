@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/mpi_world.h"
+#include "common/test_util.h"
 #include "mesh/device_memory.h"
 #include "mesh/device_mesh.h"
 #include "model/engine.h"
@@ -18,22 +20,6 @@
 #include "planner/planner.h"
 
 namespace meshlm::test {
-
-inline std::string testdata_path(const std::string& file) {
-  return std::string(MESHLM_TESTDATA_DIR) + "/" + file;
-}
-
-inline int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-
-inline int world_rank() {
-  int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
-  return r;
-}
 
 // Every dp x mp mesh of the job's ranks: 1 -> 1x1; 2 -> 1x2, 2x1; 4 -> 1x4, 2x2, 4x1.
 inline std::vector<std::string> meshes_of_world() {

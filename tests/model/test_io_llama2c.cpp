@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "common/test_models.h"
 #include "model/io/checkpoint.h"
 #include "sharding/units.h"
 #include "test_io_util.h"
@@ -12,11 +13,7 @@
 namespace meshlm {
 namespace {
 
-using test::expect_error;
-using test::read_bytes;
-using test::TempDir;
-using test::testdata;
-using test::write_bytes;
+using namespace test;
 
 constexpr int64_t V = 512, D = 64, L = 5, H = 8, K = 4, HD = 8, I = 172, SEQ = 512;
 
@@ -37,15 +34,7 @@ struct RawStories {
 TEST(Llama2cCheckpoint, OpensStories260KWithItsConfig) {
   const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
   const ModelConfig& c = ckpt->config();
-  EXPECT_EQ(c.hidden_size, 64);
-  EXPECT_EQ(c.intermediate_size, 172);
-  EXPECT_EQ(c.num_layers, 5);
-  EXPECT_EQ(c.num_heads, 8);
-  EXPECT_EQ(c.num_kv_heads, 4);
-  EXPECT_EQ(c.head_dim, 8);
-  EXPECT_EQ(c.vocab_size, 512);
-  EXPECT_EQ(c.max_position_embeddings, 512);
-  EXPECT_TRUE(c.tie_word_embeddings);
+  test::expect_stories260k_shapes(c);
   EXPECT_FALSE(ckpt->has("lm_head.weight"));
   EXPECT_EQ(ckpt->tensor_names().size(), 2u + 9u * 5u);
   EXPECT_NE(ckpt->describe().find("stories260K.bin"), std::string::npos);

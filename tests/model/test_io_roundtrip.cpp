@@ -14,19 +14,7 @@ namespace meshlm {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_error;
-using test::read_bytes;
-using test::small_config;
-using test::TempDir;
-using test::testdata;
-
-void expect_identical(const Checkpoint& a, const Checkpoint& b) {
-  ASSERT_EQ(a.tensor_names(), b.tensor_names());
-  for (const std::string& name : a.tensor_names()) {
-    ASSERT_EQ(a.shape(name), b.shape(name)) << name;
-    EXPECT_EQ(read_tensor_f32(a, name), read_tensor_f32(b, name)) << name;
-  }
-}
+using namespace test;
 
 TEST(RandomModel, BothFormatsHoldTheSameWeights) {
   for (bool tied : {false, true}) {
@@ -43,8 +31,8 @@ TEST(RandomModel, BothFormatsHoldTheSameWeights) {
     EXPECT_EQ(bin->config().vocab_size, c.vocab_size);
     EXPECT_EQ(bin->config().max_position_embeddings, c.max_position_embeddings);
     EXPECT_EQ(bin->config().tie_word_embeddings, tied);
-    expect_identical(*st, *bin);
-    expect_identical(*synthetic_checkpoint(c, 21), *st);
+    expect_same_weights(*st, *bin);
+    expect_same_weights(*synthetic_checkpoint(c, 21), *st);
     // llama2.c stores q rows in adjacent-pair order: HF row 1 of a head is file row 2.
     const std::string bytes = read_bytes(dir / "model.bin");
     const float* wq = reinterpret_cast<const float*>(bytes.data() + 28) +
@@ -67,7 +55,7 @@ TEST(RandomModel, Bf16WeightsAreRoundedOnceForBothFormats) {
   make_random_model(c, 5, dir.str(), o);
   const auto st = open_checkpoint(dir.str());
   const auto bin = open_checkpoint(dir / "model.bin");
-  expect_identical(*st, *bin);
+  expect_same_weights(*st, *bin);
   const auto src = synthetic_checkpoint(c, 5);
   const std::string name = "model.layers.1.mlp.down_proj.weight";
   const std::vector<float> exact = read_tensor_f32(*src, name), got = read_tensor_f32(*bin, name);
@@ -100,7 +88,7 @@ TEST(RandomModel, Llama2cThroughSafetensorsReproducesTheFile) {
   const auto bin = open_checkpoint(testdata("stories260K.bin"));
   write_safetensors_checkpoint(*bin, dir.str());
   const auto st = open_checkpoint(dir.str());
-  expect_identical(*bin, *st);
+  expect_same_weights(*bin, *st);
   write_llama2c_checkpoint(*st, dir / "again.bin");
   const std::string again = read_bytes(dir / "again.bin");
   ASSERT_EQ(again.size(), original.size());

@@ -13,12 +13,7 @@ namespace meshlm {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_error;
-using test::read_bytes;
-using test::small_config;
-using test::small_config_json;
-using test::TempDir;
-using test::write_bytes;
+using namespace test;
 
 // The JSON header and the data of a safetensors file.
 struct StFile {
@@ -52,14 +47,6 @@ struct Written {
   std::string file() const { return dir / "model.safetensors"; }
 };
 
-void expect_same_values(const Checkpoint& a, const Checkpoint& b) {
-  ASSERT_EQ(a.tensor_names(), b.tensor_names());
-  for (const std::string& name : a.tensor_names()) {
-    ASSERT_EQ(a.shape(name), b.shape(name)) << name;
-    EXPECT_EQ(read_tensor_f32(a, name), read_tensor_f32(b, name)) << name;
-  }
-}
-
 TEST(SafetensorsCheckpoint, ReadsBackWhatWasWritten) {
   Written w;
   for (const std::string& path : {w.dir.str(), w.file(), w.dir / "config.json"}) {
@@ -69,7 +56,7 @@ TEST(SafetensorsCheckpoint, ReadsBackWhatWasWritten) {
     EXPECT_TRUE(ckpt->has("lm_head.weight"));
     EXPECT_EQ(ckpt->stored_dtype("model.embed_tokens.weight"), DType::f32);
     EXPECT_NE(ckpt->describe().find("safetensors"), std::string::npos);
-    expect_same_values(*w.src, *ckpt);
+    expect_same_weights(*w.src, *ckpt);
   }
 }
 
@@ -91,7 +78,7 @@ TEST(SafetensorsCheckpoint, ReadsAnIndexOfSeveralFiles) {
   EXPECT_FALSE(fs::exists(w.file()));
   const auto ckpt = open_checkpoint(w.dir.str());
   EXPECT_NE(ckpt->describe().find(std::to_string(shards) + " files"), std::string::npos);
-  expect_same_values(*w.src, *ckpt);
+  expect_same_weights(*w.src, *ckpt);
   // Block reads across files and dtypes agree with the source too.
   const std::string up = "model.layers.1.mlp.up_proj.weight";
   std::vector<float> a(7 * 5), b(7 * 5);

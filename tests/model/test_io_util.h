@@ -1,5 +1,5 @@
 // Helpers for the model I/O tests: temporary directories, raw file access,
-// small model configs.
+// small model configs, checkpoint comparison.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,14 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
+#include "model/io/checkpoint.h"
 #include "planner/model_config.h"
-#include "sharding/error.h"
 
 namespace meshlm::test {
-
-inline std::string testdata(const std::string& file) {
-  return std::string(MESHLM_TESTDATA_DIR) + "/" + file;
-}
 
 // A fresh directory under $TMPDIR, removed with its contents.
 class TempDir {
@@ -74,16 +71,12 @@ inline ModelConfig small_config(const nlohmann::json& patch = nlohmann::json::ob
   return ModelConfig::from_hf_json(small_config_json(patch), "small");
 }
 
-// Runs fn, expects a meshlm::Error whose message contains every fragment.
-template <class Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& fragments) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error mentioning '" << fragments.front() << "'";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& f : fragments)
-      EXPECT_NE(msg.find(f), std::string::npos) << "error message lacks '" << f << "': " << msg;
+// The same tensors, in the same order, with the same shapes and fp32 values.
+inline void expect_same_weights(const Checkpoint& a, const Checkpoint& b) {
+  ASSERT_EQ(a.tensor_names(), b.tensor_names());
+  for (const std::string& name : a.tensor_names()) {
+    ASSERT_EQ(a.shape(name), b.shape(name)) << name;
+    EXPECT_EQ(read_tensor_f32(a, name), read_tensor_f32(b, name)) << name;
   }
 }
 

@@ -17,7 +17,7 @@ struct Case {
 };
 
 std::vector<Case> reference_cases() {
-  std::ifstream f(testdata_path("stories260K.greedy.json"));
+  std::ifstream f(testdata("stories260K.greedy.json"));
   const auto j = nlohmann::json::parse(f);
   std::vector<Case> out;
   for (auto& c : j)
@@ -35,7 +35,7 @@ GenerateOptions greedy(int64_t max_new_tokens) {
 }
 
 TEST(RuntimeGolden, ReferenceIdsOnEveryMesh) {
-  const auto ckpt = open_checkpoint(testdata_path("stories260K.bin"));
+  const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
   const auto cases = reference_cases();
   ASSERT_FALSE(cases.empty());
   for (const std::string& shape : meshes_of_world()) {
@@ -56,7 +56,7 @@ TEST(RuntimeGolden, ReferenceIdsOnEveryMesh) {
 }
 
 TEST(RuntimeGolden, BatchOfDifferentPromptsSplitOverDp) {
-  const auto ckpt = open_checkpoint(testdata_path("stories260K.bin"));
+  const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
   const auto cases = reference_cases();
   // Different lengths; some stop early on BOS (finished sequences leave the batch).
   std::vector<std::vector<int32_t>> prompts = {

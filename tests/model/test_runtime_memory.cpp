@@ -73,7 +73,7 @@ void expect_memory_matches_plan(Deployment& d, const std::vector<std::vector<int
 }
 
 TEST(RuntimeMemory, MeasuredPeaksEqualThePlannersPrediction) {
-  const auto stories = open_checkpoint(testdata_path("stories260K.bin"));
+  const auto stories = open_checkpoint(testdata("stories260K.bin"));
   const auto synth = synthetic_config();
   const auto synthetic = synthetic_checkpoint(synth, 5);
   for (const std::string& shape : meshes_of_world()) {

@@ -12,11 +12,7 @@
 namespace meshlm {
 namespace {
 
-using test::expect_error;
-using test::read_bytes;
-using test::TempDir;
-using test::testdata;
-using test::write_bytes;
+using namespace test;
 
 constexpr int64_t kVocab = 32000;
 

@@ -2,11 +2,12 @@
 // replication, replicated vocab, divisibility errors, exact weight bytes.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
 #include "planner/layout.h"
 #include "planner/memory_model.h"
-#include "sharding/error.h"
 
 using namespace meshlm;
+using meshlm::test::error_of;
 
 namespace {
 PartitionSpec spec_of(const MeshLayout& l, const std::string& name) {
@@ -14,15 +15,6 @@ PartitionSpec spec_of(const MeshLayout& l, const std::string& name) {
     if (t.name == name) return t.spec;
   ADD_FAILURE() << "no tensor " << name;
   return {};
-}
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 const PartitionSpec col = PartitionSpec::of({"mp", ""});
 const PartitionSpec row = PartitionSpec::of({"", "mp"});

@@ -6,12 +6,13 @@
 #include <fstream>
 #include <map>
 
+#include "common/test_models.h"
 #include "planner/model_config.h"
 #include "sharding/device_spec.h"
-#include "sharding/error.h"
 
 namespace fs = std::filesystem;
 using namespace meshlm;
+using meshlm::test::error_of;
 
 namespace {
 
@@ -40,27 +41,6 @@ const std::map<std::string, uint64_t> kPublished = {
     {"mixtral-8x7b-v0.1", 46702792704ull}, {"gpt-oss-20b", 20914757184ull},
 };
 
-std::string stories() {
-  return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin";
-}
-
-nlohmann::json small_llama() {
-  return {{"model_type", "llama"},    {"hidden_size", 64},
-          {"intermediate_size", 172}, {"num_hidden_layers", 2},
-          {"num_attention_heads", 8}, {"num_key_value_heads", 4},
-          {"vocab_size", 512},        {"max_position_embeddings", 256}};
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(ModelConfig, EveryShippedConfigHasItsPublishedParameterCount) {
@@ -87,7 +67,7 @@ TEST(ModelConfig, LoadsByNameDirectoryAndPath) {
 
   const fs::path dir = fs::temp_directory_path() / "meshlm_test_model_dir";
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << small_llama().dump();
+  std::ofstream(dir / "config.json") << test::small_llama_json().dump();
   const ModelConfig from_dir = ModelConfig::load(dir.string());
   EXPECT_EQ(from_dir.name, "meshlm_test_model_dir");
   EXPECT_EQ(from_dir.intermediate_size, 172);
@@ -101,18 +81,10 @@ TEST(ModelConfig, LoadsByNameDirectoryAndPath) {
 }
 
 TEST(ModelConfig, Llama2cHeaderOfStories260K) {
-  const ModelConfig c = ModelConfig::load(stories());
+  const ModelConfig c = ModelConfig::load(test::stories260k_path());
   EXPECT_EQ(c.name, "stories260K");
   EXPECT_EQ(c.model_type, "llama");
-  EXPECT_EQ(c.hidden_size, 64);
-  EXPECT_EQ(c.intermediate_size, 172);
-  EXPECT_EQ(c.num_layers, 5);
-  EXPECT_EQ(c.num_heads, 8);
-  EXPECT_EQ(c.num_kv_heads, 4);
-  EXPECT_EQ(c.head_dim, 8);
-  EXPECT_EQ(c.vocab_size, 512);
-  EXPECT_EQ(c.max_position_embeddings, 512);
-  EXPECT_TRUE(c.tie_word_embeddings);
+  test::expect_stories260k_shapes(c);
   EXPECT_DOUBLE_EQ(c.rms_norm_eps, 1e-5);
   EXPECT_DOUBLE_EQ(c.rope_theta, 10000.0);
   EXPECT_EQ(c.bos_token_id, 1);
@@ -123,7 +95,7 @@ TEST(ModelConfig, Llama2cHeaderOfStories260K) {
   EXPECT_EQ(parameter_count(c), 260032u);
   // The file holds exactly these floats plus the two skipped RoPE tables (512 x 8/2 each).
   const uint64_t floats = 260032 + 2 * 512 * 4;
-  EXPECT_EQ(fs::file_size(stories()), 28 + 4 * floats);
+  EXPECT_EQ(fs::file_size(test::stories260k_path()), 28 + 4 * floats);
 }
 
 TEST(ModelConfig, Llama2cNegativeVocabMeansUntied) {
@@ -139,7 +111,7 @@ TEST(ModelConfig, Llama2cNegativeVocabMeansUntied) {
 }
 
 TEST(ModelConfig, ErrorsNameTheProblem) {
-  auto j = small_llama();
+  auto j = test::small_llama_json();
   j["model_type"] = "falcon";
   const std::string unknown = error_of([&] { ModelConfig::from_hf_json(j, "m"); });
   EXPECT_NE(unknown.find("falcon"), std::string::npos);
@@ -147,20 +119,20 @@ TEST(ModelConfig, ErrorsNameTheProblem) {
 
   for (const char* field : {"hidden_size", "intermediate_size", "num_hidden_layers",
                             "num_attention_heads", "vocab_size", "model_type"}) {
-    auto m = small_llama();
+    auto m = test::small_llama_json();
     m.erase(field);
     EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(m, "m"); }).find(field), std::string::npos)
         << field;
   }
-  auto gqa = small_llama();
+  auto gqa = test::small_llama_json();
   gqa["num_key_value_heads"] = 3;
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(gqa); }).find("num_key_value_heads"),
             std::string::npos);
-  auto moe = small_llama();
+  auto moe = test::small_llama_json();
   moe["model_type"] = "mixtral";
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(moe); }).find("num_local_experts"),
             std::string::npos);
-  auto typed = small_llama();
+  auto typed = test::small_llama_json();
   typed["hidden_size"] = "64";
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(typed); }).find("wrong type"),
             std::string::npos);
@@ -177,7 +149,7 @@ TEST(ModelConfig, HfJsonRoundTripOfEveryShippedConfig) {
     EXPECT_EQ(back.sliding_window, c.sliding_window) << c.name;
     EXPECT_EQ(back.eos_token_ids, c.eos_token_ids) << c.name;
   }
-  const ModelConfig s = ModelConfig::load(stories());
+  const ModelConfig s = ModelConfig::load(test::stories260k_path());
   const ModelConfig back = ModelConfig::from_hf_json(s.to_hf_json(), s.name);
   EXPECT_EQ(back.eos_token_ids, std::vector<int64_t>{1});
   EXPECT_EQ(back.torch_dtype, DType::f32);

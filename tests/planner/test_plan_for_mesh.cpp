@@ -4,29 +4,15 @@
 
 #include <filesystem>
 
+#include "common/test_models.h"
 #include "planner/planner.h"
-#include "sharding/error.h"
 
 namespace fs = std::filesystem;
 using namespace meshlm;
-
-namespace {
-std::string stories() {
-  return std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin";
-}
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using meshlm::test::error_of;
 
 TEST(PlanForMesh, Stories260KOnEveryTestMesh) {
-  const ModelConfig c = ModelConfig::load(stories());
+  const ModelConfig c = ModelConfig::load(test::stories260k_path());
   for (const char* shape : {"1x1", "2x2", "1x4", "2x1", "1x2"}) {
     const AbstractMesh mesh = AbstractMesh::parse(shape);
     const int dp = mesh.axis_size("dp"), mp = mesh.axis_size("mp");
@@ -85,7 +71,7 @@ TEST(PlanForMesh, LargestBatchAndLongestSequenceByDefault) {
 }
 
 TEST(PlanForMesh, ErrorsNameTheCause) {
-  const ModelConfig c = ModelConfig::load(stories());
+  const ModelConfig c = ModelConfig::load(test::stories260k_path());
   PlanRequest r;
   r.batch = 3;
   const std::string dp = error_of([&] { plan_for_mesh(c, dp_mp_mesh(2, 1), r); });
@@ -132,7 +118,7 @@ TEST(PlanForMesh, ShippedExamplePlansLoadAndMatchTheirModels) {
 }
 
 TEST(PlanForMesh, PlanMismatchingTheModelIsRejected) {
-  const ModelConfig c = ModelConfig::load(stories());
+  const ModelConfig c = ModelConfig::load(test::stories260k_path());
   Plan p = plan_for_mesh(c, dp_mp_mesh(1, 2), PlanRequest{});
   auto j = c.to_hf_json();
   j["intermediate_size"] = 174;

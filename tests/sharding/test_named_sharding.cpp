@@ -5,21 +5,13 @@
 #include <random>
 #include <set>
 
-#include "sharding/error.h"
+#include "common/test_util.h"
 #include "sharding/named_sharding.h"
 
 using namespace meshlm;
+using meshlm::test::error_of;
 
 namespace {
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Every element of the global tensor is owned by exactly (replication factor)
 // devices and the blocks tile it: checked by counting coverage of each element.

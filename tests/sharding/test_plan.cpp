@@ -5,32 +5,20 @@
 #include <filesystem>
 #include <fstream>
 
-#include "sharding/error.h"
+#include "common/test_util.h"
 #include "sharding/plan.h"
 
 namespace fs = std::filesystem;
 using namespace meshlm;
+using meshlm::test::error_of;
 
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A hand-made plan for a small llama (D 64, I 172, H 8, K 4, V 512) on 2x2.
 Plan small_plan() {
   Plan p;
   p.model_name = "tiny";
-  p.model_config = {{"model_type", "llama"},    {"hidden_size", 64},
-                    {"intermediate_size", 172}, {"num_hidden_layers", 2},
-                    {"num_attention_heads", 8}, {"num_key_value_heads", 4},
-                    {"vocab_size", 512}};
+  p.model_config = test::small_llama_json();
   p.mesh = AbstractMesh::parse("2x2");
   p.rules.add("model\\.layers\\.\\d+\\.self_attn\\.[qkv]_proj\\.weight",
               PartitionSpec::of({"mp", ""}));
