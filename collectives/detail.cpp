@@ -1,6 +1,5 @@
 #include "collectives/detail.h"
 
-#include <bit>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -173,7 +172,7 @@ inline float load(const float* p, size_t i) {
   return p[i];
 }
 inline float load(const bf16* p, size_t i) {
-  return std::bit_cast<float>(static_cast<uint32_t>(p[i].bits) << 16);
+  return bf16_to_float(p[i]);
 }
 inline void store(float* p, size_t i, float v) {
   p[i] = v;

@@ -38,12 +38,9 @@ void f16_to_f32(const std::byte* src, float* dst, int64_t n) {
 
 void f32_to_bf16(const std::byte* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + 4 * i, 4);
-    // float_to_bf16, written branch-free so that it vectorises.
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t nan = (u >> 16) | 0x40u;
-    dst[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+    float f;
+    std::memcpy(&f, src + 4 * i, 4);
+    dst[i] = float_to_bf16(f).bits;
   }
 }
 
