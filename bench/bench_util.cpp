@@ -62,20 +62,9 @@ nlohmann::json spread_json(const RankSpread& s, double scale) {
   return {{"avg", s.avg * scale}, {"min", s.min * scale}, {"max", s.max * scale}};
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  for (size_t start = 0;;) {
-    const size_t comma = text.find(',', start);
-    items.push_back(text.substr(start, comma == std::string::npos ? comma : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return items;
-}
-
 std::vector<uint64_t> parse_size_list(const std::string& text) {
   std::vector<uint64_t> sizes;
-  for (const std::string& item : split_list(text)) {
+  for (const std::string& item : split(text)) {
     if (item.empty())
       MESHLM_FAIL("empty entry in size list '" << text << "' (expected e.g. 4,1001,1MiB)");
     const uint64_t bytes = parse_bytes(item);
@@ -88,7 +77,7 @@ std::vector<uint64_t> parse_size_list(const std::string& text) {
 
 std::vector<DType> parse_weight_dtypes(const std::string& text) {
   std::vector<DType> v;
-  for (const std::string& item : split_list(text)) {
+  for (const std::string& item : split(text)) {
     const DType t = parse_dtype(item);
     if (t != DType::f32 && t != DType::bf16)
       MESHLM_FAIL("--dtypes: " << dtype_name(t) << " weights are not supported (fp32, bf16)");

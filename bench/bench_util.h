@@ -34,8 +34,6 @@ nlohmann::json spread_json(const RankSpread& s, double scale);
 std::vector<std::vector<double>> time_interleaved(MPI_Comm comm, int warmup, int iters,
                                                   const std::vector<std::function<void()>>& fns);
 
-// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}.
-std::vector<std::string> split_list(const std::string& text);
 // "4,1001,1MiB" -> {4, 1001, 1048576} (units as parse_bytes); every entry >= 1.
 std::vector<uint64_t> parse_size_list(const std::string& text);
 // --dtypes "fp32,bf16" -> {f32, bf16}: weight dtypes linear() runs (fp32, bf16 only).

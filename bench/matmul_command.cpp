@@ -54,7 +54,7 @@ std::vector<int64_t> parse_int_list(const std::string& text, const char* what) {
 
 std::vector<Shape> parse_shapes(const std::string& text) {
   std::vector<Shape> shapes;
-  for (const std::string& item : split_list(text)) {
+  for (const std::string& item : split(text)) {
     long long r = 0, c = 0;
     char extra = 0;
     if (std::sscanf(item.c_str(), "%lldx%lld%c", &r, &c, &extra) != 2 || r < 1 || c < 1)

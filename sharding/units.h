@@ -24,4 +24,7 @@ std::string format_count(uint64_t n);
 // {"dp", "mp"}, ", " -> "dp, mp"; {} -> "".
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 
+// "a,,b" -> {"a", "", "b"}; "" -> {""} (the inverse of join).
+std::vector<std::string> split(const std::string& text, char separator = ',');
+
 }  // namespace meshlm

@@ -53,9 +53,7 @@ std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
   if (!looks_like_ids(s))
     MESHLM_FAIL(what << " '" << s << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
   std::vector<int32_t> out;
-  std::stringstream ss(s);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
+  for (const std::string& part : split(s)) {
     const long long v = std::stoll(part);
     if (v > INT32_MAX) MESHLM_FAIL(what << ": token id " << v << " is too large");
     out.push_back(static_cast<int32_t>(v));

@@ -32,13 +32,7 @@ Command add_info_command(CLI::App& app) {
   sub->add_option("--device-memory", opt->device_memory,
                   "Override the device memory per rank, e.g. 64MiB or 32GB");
   return [opt] {
-    std::vector<std::string> names;
-    for (size_t start = 0;;) {
-      size_t comma = opt->axes.find(',', start);
-      names.push_back(opt->axes.substr(start, comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    const std::vector<std::string> names = split(opt->axes);
     // Every rank parses the same arguments, so every rank reaches the same verdict.
     std::unique_ptr<DeviceMesh> mesh;
     DeviceChoice device;
