@@ -266,7 +266,10 @@ Command add_generate_command(CLI::App& app) {
                   "Sharding plan (JSON from mesh-plan); its mesh must match the job");
   sub->add_option("--mesh", o->mesh, "Mesh DPxMP when no plan is given (default 1 x ranks)");
   sub->add_option("--prompt", o->prompts, "Prompt text (needs --tokenizer); repeatable");
-  sub->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer.bin");
+  sub->add_option("--tokenizer", o->tokenizer,
+                  "llama2.c tokenizer.bin of the model (its vocabulary size must match): "
+                  "tests/data/stories260K-tokenizer.bin (512 tokens) for stories260K, "
+                  "tests/data/llama2-tokenizer.bin (32000) for Llama 2 and TinyLlama");
   sub->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, e.g. 1,2,3; repeatable");
   sub->add_option("--prompts-file", o->prompts_file, "One prompt per line (text or ids)");
   sub->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate per sequence")

@@ -1,5 +1,6 @@
 #include "model/io/tokenizer.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -14,13 +15,14 @@ Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
   std::ifstream f(path, std::ios::binary);
   if (!f) MESHLM_FAIL("cannot open tokenizer " << path << ": " << std::strerror(errno));
   const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // The file does not store its token count: read entries until it ends, then
+  // compare the count with the model's vocabulary.
   size_t pos = 0;
   auto read = [&](void* dst, size_t n, int64_t token) {
     if (data.size() - pos < n)
       MESHLM_FAIL("tokenizer " << path << " is too short: it ends "
                                << (token < 0 ? std::string("in its header")
-                                             : "after " + std::to_string(token) + " of " +
-                                                   std::to_string(vocab_size) + " tokens")
+                                             : "inside token " + std::to_string(token))
                                << " (" << data.size() << " bytes); the model's vocabulary has "
                                << vocab_size << " tokens");
     std::memcpy(dst, data.data() + pos, n);
@@ -32,22 +34,27 @@ Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
   if (t.max_token_length_ <= 0 || t.max_token_length_ > (1 << 20))
     MESHLM_FAIL("tokenizer " << path << " has a corrupt header: max_token_length "
                              << t.max_token_length_);
-  t.pieces_.resize(static_cast<size_t>(vocab_size));
-  t.scores_.resize(static_cast<size_t>(vocab_size));
-  for (int64_t i = 0; i < vocab_size; ++i) {
+  // Each entry is at least 8 bytes: this bounds the count by the file's size.
+  t.pieces_.reserve(std::min<size_t>(data.size() / 8, static_cast<size_t>(vocab_size)));
+  for (int64_t i = 0; pos < data.size(); ++i) {
+    float score = 0;
     int32_t len = 0;
-    read(&t.scores_[i], 4, i);
+    read(&score, 4, i);
     read(&len, 4, i);
     if (len < 0 || len > t.max_token_length_)
       MESHLM_FAIL("tokenizer " << path << " is corrupt: token " << i << " has length " << len
                                << " (max_token_length " << t.max_token_length_ << ")");
-    t.pieces_[i].resize(static_cast<size_t>(len));
-    read(t.pieces_[i].data(), static_cast<size_t>(len), i);
+    std::string piece(static_cast<size_t>(len), '\0');
+    read(piece.data(), piece.size(), i);
+    t.scores_.push_back(score);
+    t.pieces_.push_back(std::move(piece));
   }
-  if (pos != data.size())
-    MESHLM_FAIL("tokenizer " << path << " holds more than " << vocab_size << " tokens ("
-                             << data.size() - pos
-                             << " bytes remain): it belongs to a model with a larger vocabulary");
+  if (t.vocab_size() != vocab_size)
+    MESHLM_FAIL("tokenizer " << path << " has " << t.vocab_size()
+                             << " tokens, but the model's vocabulary has " << vocab_size
+                             << ": it belongs to another model (each model needs its own "
+                                "tokenizer, e.g. stories260K-tokenizer.bin for stories260K, "
+                                "llama2-tokenizer.bin for Llama 2 models)");
   // Like the reference's bsearch over the sorted vocabulary, keep one id per piece (the first).
   for (int64_t i = 0; i < vocab_size; ++i) t.ids_.emplace(t.pieces_[i], static_cast<int32_t>(i));
   for (int b = 0; b < 256; ++b) t.byte_chars_[b] = static_cast<char>(b);

@@ -18,9 +18,10 @@ class Tokenizer {
   static constexpr int32_t kBos = 1;
   static constexpr int32_t kEos = 2;
 
-  // Reads `path` holding exactly `vocab_size` tokens (the model's vocabulary
-  // size: the count is not in the file). Errors name the file: missing,
-  // shorter than vocab_size tokens, or longer (a tokenizer of another model).
+  // Reads `path`, which must hold exactly `vocab_size` tokens (the model's
+  // vocabulary size; the file does not store its count). Errors name the file:
+  // missing, corrupt or cut inside an entry, or holding another number of
+  // tokens (the tokenizer of another model: both counts are named).
   static Tokenizer load(const std::string& path, int64_t vocab_size);
 
   int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }

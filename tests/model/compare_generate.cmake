@@ -1,5 +1,5 @@
-# Compares the generated ids of two `mesh-run generate --json` files sequence
-# by sequence, and optionally sequence 0 against the reference ids of
+# Compares the prompt and generated ids of two `mesh-run generate --json`
+# files sequence by sequence, and optionally sequence 0 against the reference ids of
 # tests/data/stories260K.greedy.json (its first N ids, N = ids generated).
 #   cmake -DA=1x1.json -DB=2x2.json [-DREFERENCE=stories260K.greedy.json] -P compare_generate.cmake
 file(READ "${A}" a)
@@ -11,6 +11,13 @@ if(NOT na EQUAL nb OR na EQUAL 0)
 endif()
 math(EXPR last "${na} - 1")
 foreach(i RANGE ${last})
+  string(JSON prompt_a GET "${a}" sequences ${i} prompt_ids)
+  string(JSON prompt_b GET "${b}" sequences ${i} prompt_ids)
+  string(REGEX REPLACE "[ \n]" "" prompt_a "${prompt_a}")
+  string(REGEX REPLACE "[ \n]" "" prompt_b "${prompt_b}")
+  if(NOT prompt_a STREQUAL prompt_b)
+    message(FATAL_ERROR "sequence ${i} has other prompt ids:\n  ${A}: ${prompt_a}\n  ${B}: ${prompt_b}")
+  endif()
   string(JSON ids_a GET "${a}" sequences ${i} generated_ids)
   string(JSON ids_b GET "${b}" sequences ${i} generated_ids)
   string(JSON len LENGTH "${a}" sequences ${i} generated_ids)

@@ -62,12 +62,19 @@ TEST(RuntimeGolden, BatchOfDifferentPromptsSplitOverDp) {
   std::vector<std::vector<int32_t>> prompts = {
       {1, 461}, {1, 300, 400}, {1, 72, 101, 108}, {1, 500}, {1, 13, 431, 431, 293, 430, 417}};
   prompts.insert(prompts.begin() + 2, cases[0].prompt);
-  const int64_t n = cases[0].max_positions - static_cast<int64_t>(cases[0].prompt.size()) + 1;
+  // Long enough for a story to end: stories260K samples BOS after a story of
+  // about 200 tokens, so some sequences finish while others run on.
+  const int64_t n = 300;
 
   // Single device, all prompts in one batch (each rank computes it alone).
   Deployment one(MPI_COMM_SELF, "1x1", *ckpt, static_cast<int64_t>(prompts.size()), 512);
   const auto expected = generate(*one.engine, *one.mesh, prompts, greedy(n));
-  EXPECT_EQ(expected.sequences[2].generated_ids, cases[0].ids);
+  const auto& with_reference = expected.sequences[2].generated_ids;
+  ASSERT_GE(with_reference.size(), cases[0].ids.size());
+  EXPECT_EQ(
+      std::vector<int32_t>(with_reference.begin(),
+                           with_reference.begin() + static_cast<ptrdiff_t>(cases[0].ids.size())),
+      cases[0].ids);
   int64_t stopped = 0, total = 0;
   for (auto& s : expected.sequences) {
     stopped += s.finish == FinishReason::stop;
