@@ -12,13 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "arch/model_config.h"
 #include "bench/commands.h"
 #include "mesh/device_memory.h"
 #include "mesh/device_mesh.h"
 #include "model/engine.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/membw.h"
-#include "planner/model_config.h"
 #include "sharding/dtype.h"
 
 namespace meshlm::bench {

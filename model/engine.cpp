@@ -18,7 +18,7 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
                                         << ", but the job's mesh is "
                                         << mesh.abstract().shape_string() << " (" << mesh.size()
                                         << " ranks)");
-  ShardLayout layout = ShardLayout::make(config, plan, mesh.coords());
+  ShardLayout layout = runtime_layout(config, plan, mesh.coords());
   const uint64_t w = layout.weight_bytes(config, plan), kv = layout.kv_cache_bytes(config),
                  act = layout.activation_bytes(config) + layout.comm_bytes(config);
   const uint64_t free = memory.capacity() - std::min(memory.capacity(), memory.in_use());

@@ -27,7 +27,7 @@
 #include "model/layers.h"
 #include "model/ops/rope.h"
 #include "model/ops/sampling.h"
-#include "model/shard_layout.h"
+#include "model/runtime_layout.h"
 #include "model/weights.h"
 #include "model/workspace.h"
 #include "sharding/plan.h"
@@ -42,7 +42,7 @@ struct SlotTokens {
 
 class Engine {
  public:
-  // Validates (ShardLayout::make), then loads this device's blocks and
+  // Validates (runtime_layout), then loads this device's blocks and
   // preallocates the KV cache and activations. Collective-free: wrap it in
   // all_agree so that every rank exits together on a bad input.
   Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh& mesh,

@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "arch/model_config.h"
+#include "arch/shard_layout.h"
 #include "mesh/device_memory.h"
-#include "model/shard_layout.h"
-#include "planner/model_config.h"
 
 namespace meshlm {
 

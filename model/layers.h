@@ -11,10 +11,10 @@
 
 #include <cstdint>
 
+#include "arch/shard_layout.h"
 #include "mesh/device_mesh.h"
 #include "model/kv_cache.h"
 #include "model/ops/rope.h"
-#include "model/shard_layout.h"
 #include "model/weights.h"
 #include "model/workspace.h"
 

@@ -1,6 +1,6 @@
 #include "model/weights.h"
 
-#include "model/shard_layout.h"
+#include "arch/shard_layout.h"
 #include "sharding/error.h"
 
 namespace meshlm {

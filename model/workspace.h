@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "arch/device_bytes.h"
 #include "mesh/device_memory.h"
-#include "planner/activations.h"
 
 namespace meshlm {
 

@@ -16,8 +16,8 @@
 
 #include <cstdint>
 
+#include "arch/model_config.h"
 #include "planner/layout.h"
-#include "planner/model_config.h"
 #include "sharding/device_spec.h"
 
 namespace meshlm {

@@ -1,17 +1,11 @@
 #include "planner/layout.h"
 
+#include "arch/shard_layout.h"
+#include "arch/tensor_roles.h"
 #include "planner/memory_model.h"
 #include "sharding/error.h"
 
 namespace meshlm {
-
-namespace {
-const std::string L = "model\\.layers\\.\\d+\\.";
-
-PartitionSpec P(std::initializer_list<const char*> dims) {
-  return PartitionSpec::of(dims);
-}
-}  // namespace
 
 AbstractMesh dp_mp_mesh(int dp, int mp) {
   return AbstractMesh({{"dp", dp}, {"mp", mp}});
@@ -23,38 +17,31 @@ int MeshLayout::collectives_per_step(int64_t num_layers) const {
 }
 
 ShardingRules default_rules(const ModelConfig& c, bool kv_replicated, bool vocab_sharded) {
-  ShardingRules r;
-  const PartitionSpec vocab = vocab_sharded ? P({"mp", ""}) : P({"", ""});
-  const PartitionSpec kv_w = kv_replicated ? P({"", ""}) : P({"mp", ""});
-  const PartitionSpec kv_b = kv_replicated ? P({""}) : P({"mp"});
-  r.add("model\\.embed_tokens\\.weight", vocab);  // [V, D] vocab-parallel
-  r.add(L + "(input_layernorm|post_attention_layernorm)\\.weight", P({""}));  // [D]
-  r.add(L + "self_attn\\.q_proj\\.weight", P({"mp", ""}));                    // [H*hd, D] column
-  r.add(L + "self_attn\\.[kv]_proj\\.weight", kv_w);                          // [K*hd, D] column
-  if (c.qkv_bias) {
-    r.add(L + "self_attn\\.q_proj\\.bias", P({"mp"}));  // [H*hd]
-    r.add(L + "self_attn\\.[kv]_proj\\.bias", kv_b);    // [K*hd]
+  ShardingRules rules;
+  for (const TensorRoleInfo& r : tensor_roles()) {
+    if (!role_present(r, c)) continue;
+    std::vector<PartitionSpec::Entry> spec(r.dims.size());
+    const PartitionSpec::Entry mp{"mp"};
+    switch (r.style) {
+      case ParallelStyle::column:
+      case ParallelStyle::expert:
+        spec[0] = mp;
+        break;
+      case ParallelStyle::kv_column:
+        if (!kv_replicated) spec[0] = mp;
+        break;
+      case ParallelStyle::vocab:
+        if (vocab_sharded) spec[0] = mp;
+        break;
+      case ParallelStyle::row:
+        spec.back() = mp;
+        break;
+      case ParallelStyle::replicated:
+        break;
+    }
+    rules.add(role_pattern(r.role), PartitionSpec(spec));
   }
-  r.add(L + "self_attn\\.o_proj\\.weight", P({"", "mp"}));        // [D, H*hd] row-parallel
-  if (c.o_bias) r.add(L + "self_attn\\.o_proj\\.bias", P({""}));  // [D] added once
-  if (c.model_type == "gpt_oss") {
-    r.add(L + "self_attn\\.sinks", P({"mp"}));        // [H]
-    r.add(L + "mlp\\.router\\.weight", P({"", ""}));  // [E, D]
-    r.add(L + "mlp\\.router\\.bias", P({""}));        // [E]
-    r.add(L + "mlp\\.experts\\.(gate_up_proj|down_proj)",
-          P({"mp", "", ""}));  // [E, ., .] expert-parallel
-    r.add(L + "mlp\\.experts\\.(gate_up_proj|down_proj)_bias", P({"mp", ""}));  // [E, .]
-  } else if (c.model_type == "mixtral") {
-    r.add(L + "block_sparse_moe\\.gate\\.weight", P({"", ""}));  // [E, D] router
-    r.add(L + "block_sparse_moe\\.experts\\.\\d+\\.w[13]\\.weight", P({"mp", ""}));  // [I, D]
-    r.add(L + "block_sparse_moe\\.experts\\.\\d+\\.w2\\.weight", P({"", "mp"}));     // [D, I]
-  } else {
-    r.add(L + "mlp\\.(gate|up)_proj\\.weight", P({"mp", ""}));  // [I, D] column
-    r.add(L + "mlp\\.down_proj\\.weight", P({"", "mp"}));       // [D, I] row-parallel
-  }
-  r.add("model\\.norm\\.weight", P({""}));                       // [D]
-  if (!c.tie_word_embeddings) r.add("lm_head\\.weight", vocab);  // [V, D] vocab slice of logits
-  return r;
+  return rules;
 }
 
 MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType weight_dtype) {
@@ -68,27 +55,29 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
   const int mp = out.mp;
   const int64_t H = c.num_heads, K = c.num_kv_heads;
   if (H % mp != 0)
-    MESHLM_FAIL("dimension 0 of model.layers.*.self_attn.q_proj.weight (size "
-                << H * c.head_dim << " = " << H << " heads x " << c.head_dim
-                << ") cannot be split into whole heads over axis 'mp' (size " << mp
-                << "): num_attention_heads " << H << " is not divisible by " << mp);
+    MESHLM_FAIL("dimension 0 of " << role_wildcard_name(TensorRole::q) << " (size "
+                                  << H * c.head_dim << " = " << H << " heads x " << c.head_dim
+                                  << ") cannot be split into whole heads over axis 'mp' (size "
+                                  << mp << "): num_attention_heads " << H << " is not divisible by "
+                                  << mp);
   if (K % mp != 0 && mp % K != 0)
-    MESHLM_FAIL("dimension 0 of model.layers.*.self_attn.k_proj.weight (size "
-                << K * c.head_dim << " = " << K << " KV heads x " << c.head_dim
-                << ") cannot be split over axis 'mp' (size " << mp << "): num_key_value_heads " << K
-                << " is not divisible by " << mp << ", and " << mp << " is not a multiple of " << K
-                << " (needed to replicate KV heads)");
-  if (c.model_type == "gpt_oss" && c.num_experts % mp != 0)
-    MESHLM_FAIL("dimension 0 of model.layers.*.mlp.experts.gate_up_proj (size "
-                << c.num_experts << " experts) is not divisible by axis 'mp' (size " << mp
-                << "): experts are split whole over mp");
-  if (c.model_type != "gpt_oss" && c.intermediate_size % mp != 0)
-    MESHLM_FAIL("dimension 0 of " << (c.is_moe()
-                                          ? "model.layers.*.block_sparse_moe.experts.*.w1.weight"
-                                          : "model.layers.*.mlp.gate_proj.weight")
-                                  << " (size " << c.intermediate_size
-                                  << ", intermediate_size) is not divisible by axis 'mp' (size "
-                                  << mp << ")");
+    MESHLM_FAIL("dimension 0 of " << role_wildcard_name(TensorRole::k) << " (size "
+                                  << K * c.head_dim << " = " << K << " KV heads x " << c.head_dim
+                                  << ") cannot be split over axis 'mp' (size " << mp
+                                  << "): num_key_value_heads " << K << " is not divisible by " << mp
+                                  << ", and " << mp << " is not a multiple of " << K
+                                  << " (needed to replicate KV heads)");
+  if (c.family == Family::gpt_oss && c.num_experts % mp != 0)
+    MESHLM_FAIL("dimension 0 of " << role_wildcard_name(TensorRole::experts_gate_up) << " (size "
+                                  << c.num_experts
+                                  << " experts) is not divisible by axis 'mp' (size " << mp
+                                  << "): experts are split whole over mp");
+  if (c.family != Family::gpt_oss && c.intermediate_size % mp != 0)
+    MESHLM_FAIL(
+        "dimension 0 of " << role_wildcard_name(c.is_moe() ? TensorRole::moe_w1 : TensorRole::gate)
+                          << " (size " << c.intermediate_size
+                          << ", intermediate_size) is not divisible by axis 'mp' (size " << mp
+                          << ")");
   out.kv_replicated = K % mp != 0;
   out.vocab_sharded = c.vocab_size % mp == 0;
   if (out.kv_replicated)
@@ -98,11 +87,6 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
   if (!out.vocab_sharded)
     out.notes.push_back("vocab " + std::to_string(c.vocab_size) + " not divisible by mp " +
                         std::to_string(mp) + ": embed_tokens and lm_head replicated");
-  out.local.heads = H / mp;
-  out.local.kv_heads = out.kv_replicated ? 1 : K / mp;
-  out.local.intermediate =
-      c.model_type == "gpt_oss" ? c.intermediate_size : c.intermediate_size / mp;
-  out.local.vocab = out.vocab_sharded ? c.vocab_size / mp : c.vocab_size;
   out.rules = default_rules(c, out.kv_replicated, out.vocab_sharded);
   out.kv_cache_spec = out.kv_replicated ? PartitionSpec::of({"dp", "", "", ""})
                                         : PartitionSpec::of({"dp", "mp", "", ""});
@@ -111,12 +95,22 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
   for (auto& t : tensor_inventory(c)) {
     auto spec = out.rules.match(t.name);
     MESHLM_CHECK(spec.has_value(), "no default rule matches " << t.name);
-    const NamedSharding sharding(mesh, *spec);
-    const Shape local = sharding.shard_shape(t.shape, t.name);  // throws naming tensor/dim/axis
-    const DType dt = storage_dtype(t.shape, weight_dtype);
-    out.weight_bytes += weight_bytes(local, dt);
-    out.tensors.push_back({t.name, t.shape, dt, *spec});
+    NamedSharding(mesh, *spec).validate(t.shape, t.name);  // throws naming tensor/dim/axis
+    out.tensors.push_back({t.name, t.shape, storage_dtype(t.shape, weight_dtype), *spec});
   }
+  // What each device holds: the function the runtime calls on the plan (the
+  // sizes are the same on every device of the default layout).
+  Plan skeleton;
+  skeleton.mesh = mesh;
+  skeleton.rules = out.rules;
+  skeleton.tensors = out.tensors;
+  skeleton.kv_cache_spec = out.kv_cache_spec;
+  skeleton.weight_dtype = weight_dtype;
+  skeleton.batch = out.dp;
+  skeleton.seq_len = 1;
+  const ShardLayout device = shard_layout(c, skeleton, {0, 0});
+  out.local = device.local_dims();
+  out.weight_bytes = device.weight_bytes(c, skeleton);
   return out;
 }
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "planner/activations.h"
-#include "planner/model_config.h"
+#include "arch/device_bytes.h"
+#include "arch/model_config.h"
 #include "sharding/abstract_mesh.h"
 #include "sharding/plan.h"
 #include "sharding/rules.h"

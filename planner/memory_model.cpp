@@ -9,67 +9,6 @@
 
 namespace meshlm {
 
-bool is_quantized(DType t) {
-  return t == DType::i8 || t == DType::i4;
-}
-
-DType storage_dtype(const Shape& shape, DType weight_dtype) {
-  return is_quantized(weight_dtype) && shape.size() < 2 ? kQuantScaleDType : weight_dtype;
-}
-
-uint64_t weight_bytes(const Shape& shape, DType dtype) {
-  const uint64_t n = static_cast<uint64_t>(num_elements(shape));
-  if (!is_quantized(dtype) || shape.size() < 2) return dtype_bytes(dtype, n);
-  const uint64_t cols = static_cast<uint64_t>(shape.back());
-  const uint64_t rows = n / cols;
-  const uint64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
-  return rows * (dtype_bytes(dtype, cols) + dtype_bytes(kQuantScaleDType, blocks));
-}
-
-void check_kv_dtype(DType t) {
-  if (t == DType::i4)
-    MESHLM_FAIL("KV cache dtype int4 is not supported (use fp32, bf16, fp16 or int8)");
-}
-
-uint64_t kv_bytes_per_head_position(int64_t head_dim, DType t) {
-  check_kv_dtype(t);
-  const uint64_t data = dtype_bytes(t, static_cast<uint64_t>(head_dim));
-  return t == DType::i8 ? data + dtype_bytes(kQuantScaleDType, 1) : data;
-}
-
-uint64_t kv_bytes_per_token(const ModelConfig& c, int64_t kv_heads_local, DType t) {
-  return 2ull * c.num_layers * kv_heads_local * kv_bytes_per_head_position(c.head_dim, t);
-}
-
-uint64_t kv_cache_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t batch_local,
-                        int64_t seq_len, DType t) {
-  uint64_t positions = 0;
-  for (int64_t l = 0; l < c.num_layers; ++l) positions += c.kv_positions(l, seq_len);
-  return static_cast<uint64_t>(batch_local) * 2ull * kv_heads_local * positions *
-         kv_bytes_per_head_position(c.head_dim, t);
-}
-
-int64_t effective_chunk(int64_t prefill_chunk, int64_t seq_len) {
-  return prefill_chunk <= 0 ? seq_len : std::min(prefill_chunk, seq_len);
-}
-
-ActivationShape activation_shape(int64_t batch_local, int64_t seq_len, int64_t prefill_chunk) {
-  const int64_t chunk = effective_chunk(prefill_chunk, seq_len);
-  ActivationShape s;
-  s.batch_local = batch_local;
-  s.rows = std::max(chunk, batch_local);
-  s.query_tokens = chunk;
-  s.seq_len = seq_len;
-  s.gathered_logits = true;
-  return s;
-}
-
-uint64_t comm_buffer_bytes(const ModelConfig& c, const MeshLayout& layout,
-                           const ActivationShape& s) {
-  if (layout.mp == 1) return 0;
-  return dtype_bytes(DType::f32, static_cast<uint64_t>(s.rows * c.hidden_size));
-}
-
 uint64_t Reserve::for_capacity(uint64_t capacity) const {
   if (bytes) return *bytes;
   return static_cast<uint64_t>(std::llround(fraction * static_cast<double>(capacity)));
@@ -111,7 +50,7 @@ MemoryBreakdown memory_for(const ModelConfig& c, const MeshLayout& layout, const
   m.weights = layout.weight_bytes;
   m.kv_cache = kv_cache_bytes(c, layout.local.kv_heads, batch_local, seq_len, s.kv_dtype);
   m.activations = activation_bytes(c, layout.local, shape);
-  m.comm = comm_buffer_bytes(c, layout, shape);
+  m.comm = comm_buffer_bytes(c, layout.mp, shape);
   m.reserve = s.reserve.for_capacity(s.capacity);
   return m;
 }

@@ -10,7 +10,7 @@
 //     (norms, biases, sinks) stay bf16.
 // KV cache: fp32, bf16 or fp16; or int8 with one bf16 scale per (position, KV
 //   head) for each of K and V (hd + 2 bytes per head and position).
-// Activations: planner/activations.h (what the runtime allocates), fp32.
+// Activations: arch/device_bytes.h (what the runtime allocates), fp32.
 // Comm buffers: one fp32 staging buffer [rows, D] for the all-reduces when mp > 1.
 // Reserve: 10% of device memory by default (vLLM and TensorRT-LLM use 90%),
 //   configurable as a fraction or as bytes.
@@ -20,40 +20,13 @@
 #include <optional>
 #include <string>
 
-#include "planner/activations.h"
+#include "arch/device_bytes.h"
+#include "arch/model_config.h"
 #include "planner/layout.h"
-#include "planner/model_config.h"
 
 namespace meshlm {
 
-inline constexpr int64_t kQuantBlock = 32;
-inline constexpr DType kQuantScaleDType = DType::bf16;
 inline constexpr double kDefaultReserveFraction = 0.10;
-
-bool is_quantized(DType t);  // int8, int4
-// The dtype a tensor is stored in when weights are `weight_dtype`.
-DType storage_dtype(const Shape& shape, DType weight_dtype);
-// Bytes of a (shard) shape stored in `dtype`, block scales included.
-uint64_t weight_bytes(const Shape& shape, DType dtype);
-// Throws unless the KV dtype is fp32, bf16, fp16 or int8.
-void check_kv_dtype(DType kv_dtype);
-// Bytes of one head's K (or V) vector at one position, scale included.
-uint64_t kv_bytes_per_head_position(int64_t head_dim, DType kv_dtype);
-// KV bytes one token adds on a device holding kv_heads_local heads, ignoring
-// sliding windows: 2 * L * K_local * hd * bytes.
-uint64_t kv_bytes_per_token(const ModelConfig& config, int64_t kv_heads_local, DType kv_dtype);
-// KV cache of batch_local sequences of seq_len positions on one device:
-// batch_local * sum over layers of 2 * K_local * kv_positions(l, seq_len) * hd * bytes.
-uint64_t kv_cache_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t batch_local,
-                        int64_t seq_len, DType kv_dtype);
-
-// The activation shape the runtime allocates for: rows = max(chunk, batch_local),
-// query tokens = chunk (= min(prefill_chunk, seq_len); 0 means seq_len).
-ActivationShape activation_shape(int64_t batch_local, int64_t seq_len, int64_t prefill_chunk);
-int64_t effective_chunk(int64_t prefill_chunk, int64_t seq_len);
-// fp32 staging buffer [rows, D] for the mp all-reduces; 0 when mp = 1.
-uint64_t comm_buffer_bytes(const ModelConfig& config, const MeshLayout& layout,
-                           const ActivationShape& shape);
 
 struct Reserve {
   double fraction = kDefaultReserveFraction;  // of device memory, used when bytes is unset

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "arch/tensor_roles.h"
 #include "planner/planner.h"
 #include "sharding/error.h"
 #include "sharding/units.h"

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "arch/model_config.h"
 #include "planner/cost_model.h"
 #include "planner/layout.h"
 #include "planner/memory_model.h"
-#include "planner/model_config.h"
 #include "sharding/device_spec.h"
 #include "sharding/plan.h"
 

@@ -95,46 +95,4 @@ Plan plan_for_mesh(const ModelConfig& c, const AbstractMesh& mesh, const PlanReq
   return p;
 }
 
-namespace {
-int64_t shards_of(const Plan& plan, const std::string& name, size_t dim) {
-  return plan.sharding_for(name).num_shards(dim);
-}
-}  // namespace
-
-LocalDims plan_local_dims(const Plan& plan, const ModelConfig& c) {
-  LocalDims l;
-  const std::string a = "model.layers.0.self_attn.";
-  l.heads = c.num_heads / shards_of(plan, a + "q_proj.weight", 0);
-  const int mp = plan.mesh.has_axis("mp") ? plan.mesh.axis_size("mp") : 1;
-  const int64_t kv_shards = NamedSharding(plan.mesh, plan.kv_cache_spec).num_shards(1);
-  if (kv_shards > 1)
-    l.kv_heads = c.num_kv_heads / kv_shards;
-  else
-    l.kv_heads = (mp > c.num_kv_heads && mp % c.num_kv_heads == 0) ? 1 : c.num_kv_heads;
-  if (c.model_type == "gpt_oss")
-    l.intermediate = c.intermediate_size;  // experts are split whole
-  else if (c.model_type == "mixtral")
-    l.intermediate = c.intermediate_size /
-                     shards_of(plan, "model.layers.0.block_sparse_moe.experts.0.w1.weight", 0);
-  else
-    l.intermediate = c.intermediate_size / shards_of(plan, "model.layers.0.mlp.up_proj.weight", 0);
-  const std::string head = c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  l.vocab = c.vocab_size / shards_of(plan, head, 0);
-  return l;
-}
-
-void check_plan_matches_model(const Plan& plan, const ModelConfig& c) {
-  for (auto& t : tensor_inventory(c)) {
-    if (const TensorPlan* tp = plan.find(t.name)) {
-      if (tp->shape != t.shape)
-        MESHLM_FAIL("the plan gives tensor " << t.name << " the shape "
-                                             << shape_to_string(tp->shape) << " but the model's is "
-                                             << shape_to_string(t.shape));
-    }
-    const PartitionSpec spec = plan.spec_for(t.name);  // throws when no rule matches
-    spec.validate(plan.mesh, t.name);
-    NamedSharding(plan.mesh, spec).validate(t.shape, t.name);
-  }
-}
-
 }  // namespace meshlm

@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "planner/activations.h"
+#include "arch/device_bytes.h"
+#include "arch/model_config.h"
 #include "planner/memory_model.h"
-#include "planner/model_config.h"
 #include "sharding/abstract_mesh.h"
 #include "sharding/device_spec.h"
 #include "sharding/plan.h"
@@ -34,16 +34,5 @@ struct PlanRequest {
 // predicted_bytes has the keys weights, kv_cache, activations, comm, reserve
 // (and capacity when known), per device, computed exactly as memory_model.h.
 Plan plan_for_mesh(const ModelConfig& config, const AbstractMesh& mesh, const PlanRequest& request);
-
-// Per-device dimensions a plan implies for the model: heads and intermediate
-// from the specs of layer 0's q_proj and up/gate (or expert) projections, KV
-// heads from the KV cache spec (1 when dimension 1 is unsharded and mp > K: the
-// device caches only the KV head its query heads use), vocab from lm_head (or
-// the tied embedding). Throws when the plan does not cover the model.
-LocalDims plan_local_dims(const Plan& plan, const ModelConfig& config);
-
-// Checks that the plan holds a spec for every tensor of the model with the
-// model's shapes (and that every spec divides): errors name the tensor.
-void check_plan_matches_model(const Plan& plan, const ModelConfig& config);
 
 }  // namespace meshlm

@@ -171,7 +171,7 @@ int run(const Options& o) {
       req.device_memory = device.capacity;
       plan = plan_for_mesh(config, abstract, req);
     }
-    const ShardLayout layout = ShardLayout::make(config, *plan, mesh.coords());
+    const ShardLayout layout = runtime_layout(config, *plan, mesh.coords());
     gen.max_new_tokens = o.max_new_tokens;
     gen.sampling = SamplingParams{o.temperature, o.top_k, o.top_p};
     gen.seed = o.seed;

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "planner/model_config.h"
+#include "arch/model_config.h"
+#include "arch/tensor_roles.h"
 #include "sharding/dtype.h"
 #include "sharding/named_sharding.h"
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "planner/model_config.h"
+#include "arch/model_config.h"
 
 namespace meshlm {
 

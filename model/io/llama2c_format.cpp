@@ -3,32 +3,46 @@
 #include <limits>
 #include <sstream>
 
+#include "arch/tensor_roles.h"
 #include "sharding/error.h"
 
 namespace meshlm {
 
 std::vector<Llama2cArray> llama2c_layout(const ModelConfig& c) {
-  const int64_t D = c.hidden_size, I = c.intermediate_size, L = c.num_layers;
-  const int64_t hd = c.head_dim, q = c.num_heads * hd, kv = c.num_kv_heads * hd;
-  std::vector<Llama2cArray> out;
-  auto per_layer = [&](const std::string& suffix, Shape shape, bool rope_rows = false) {
-    for (int64_t l = 0; l < L; ++l)
-      out.push_back({"model.layers." + std::to_string(l) + "." + suffix, shape, rope_rows});
+  // The file's arrays, in order (llama2.c's names): each per-layer role holds
+  // all layers, [L][...]; two unused RoPE tables precede the classifier.
+  struct FileArray {
+    TensorRole role;
+    bool rope_rows;
   };
-  out.push_back({"model.embed_tokens.weight", {c.vocab_size, D}});  // token_embedding[V][D]
-  per_layer("input_layernorm.weight", {D});                         // rms_att[L][D]
-  per_layer("self_attn.q_proj.weight", {q, D}, true);               // wq[L][H*hd][D]
-  per_layer("self_attn.k_proj.weight", {kv, D}, true);              // wk[L][K*hd][D]
-  per_layer("self_attn.v_proj.weight", {kv, D});                    // wv[L][K*hd][D]
-  per_layer("self_attn.o_proj.weight", {D, q});                     // wo[L][D][H*hd]
-  per_layer("post_attention_layernorm.weight", {D});                // rms_ffn[L][D]
-  per_layer("mlp.gate_proj.weight", {I, D});                        // w1[L][I][D]
-  per_layer("mlp.down_proj.weight", {D, I});                        // w2[L][D][I]
-  per_layer("mlp.up_proj.weight", {I, D});                          // w3[L][I][D]
-  out.push_back({"model.norm.weight", {D}});                        // rms_final[D]
-  out.push_back({"", {c.max_position_embeddings, hd / 2}});         // freq_cis_real (unused)
-  out.push_back({"", {c.max_position_embeddings, hd / 2}});         // freq_cis_imag (unused)
-  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {c.vocab_size, D}});  // wcls[V][D]
+  static const FileArray kOrder[] = {
+      {TensorRole::embed, false},       // token_embedding [V][D]
+      {TensorRole::attn_norm, false},   // rms_att [L][D]
+      {TensorRole::q, true},            // wq [L][H*hd][D]
+      {TensorRole::k, true},            // wk [L][K*hd][D]
+      {TensorRole::v, false},           // wv [L][K*hd][D]
+      {TensorRole::o, false},           // wo [L][D][H*hd]
+      {TensorRole::mlp_norm, false},    // rms_ffn [L][D]
+      {TensorRole::gate, false},        // w1 [L][I][D]
+      {TensorRole::down, false},        // w2 [L][D][I]
+      {TensorRole::up, false},          // w3 [L][I][D]
+      {TensorRole::final_norm, false},  // rms_final [D]
+  };
+  std::vector<Llama2cArray> out;
+  for (const FileArray& a : kOrder) {
+    const TensorRoleInfo& r = role_info(a.role);
+    const Shape shape = role_shape(r, c);
+    if (r.scope == Scope::model)
+      out.push_back({tensor_name(a.role), shape, a.rope_rows});
+    else
+      for (int64_t l = 0; l < c.num_layers; ++l)
+        out.push_back({tensor_name(a.role, l), shape, a.rope_rows});
+  }
+  out.push_back({"", {c.max_position_embeddings, c.head_dim / 2}});  // freq_cis_real (unused)
+  out.push_back({"", {c.max_position_embeddings, c.head_dim / 2}});  // freq_cis_imag (unused)
+  if (!c.tie_word_embeddings)                                        // wcls [V][D]
+    out.push_back(
+        {tensor_name(TensorRole::lm_head), role_shape(role_info(TensorRole::lm_head), c)});
   return out;
 }
 

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "planner/model_config.h"
+#include "arch/model_config.h"
+#include "sharding/named_sharding.h"
 
 namespace meshlm {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "planner/model_config.h"
+#include "arch/model_config.h"
 
 namespace meshlm {
 

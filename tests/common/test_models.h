@@ -6,8 +6,9 @@
 
 #include <string>
 
+#include "arch/model_config.h"
+#include "arch/tensor_roles.h"
 #include "common/test_util.h"
-#include "planner/model_config.h"
 
 namespace meshlm::test {
 

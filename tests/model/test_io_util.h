@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "arch/model_config.h"
 #include "common/test_util.h"
 #include "model/io/checkpoint.h"
-#include "planner/model_config.h"
 
 namespace meshlm::test {
 

@@ -29,7 +29,7 @@ struct Rig {
     memory = std::make_unique<DeviceMemory>(uint64_t{1} << 30, mesh->rank());
     const int dp = mesh->abstract().axis_size("dp");
     plan = make_plan(ckpt.config(), mesh->abstract(), 2 * dp, 32);
-    layout = ShardLayout::make(ckpt.config(), plan, mesh->coords());
+    layout = runtime_layout(ckpt.config(), plan, mesh->coords());
     rope = std::make_unique<Rope>(ckpt.config());
     w = load_weights(ckpt, plan, mesh->coords(), *memory);
     kv = std::make_unique<KVCache>(*memory, ckpt.config(), layout);

@@ -13,6 +13,7 @@
 #include <new>
 #include <nlohmann/json.hpp>
 
+#include "planner/layout.h"
 #include "runtime_test_util.h"
 
 namespace {
@@ -63,7 +64,7 @@ void expect_memory_matches_plan(Deployment& d, const std::vector<std::vector<int
   EXPECT_GT(want.at("kv_cache"), 0u);
   // The runtime's per-device dimensions are the planner's.
   const LocalDims mine = d.engine->layout().local_dims(),
-                  planned = plan_local_dims(d.plan, d.engine->config());
+                  planned = make_layout(d.engine->config(), d.plan.mesh, d.plan.weight_dtype).local;
   EXPECT_EQ(mine.heads, planned.heads);
   EXPECT_EQ(mine.kv_heads, planned.kv_heads);
   EXPECT_EQ(mine.intermediate, planned.intermediate);

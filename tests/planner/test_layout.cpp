@@ -2,6 +2,7 @@
 // replication, replicated vocab, divisibility errors, exact weight bytes.
 #include <gtest/gtest.h>
 
+#include "arch/tensor_roles.h"
 #include "common/test_util.h"
 #include "planner/layout.h"
 #include "planner/memory_model.h"

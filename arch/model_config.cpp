@@ -1,4 +1,4 @@
-#include "planner/model_config.h"
+#include "arch/model_config.h"
 
 #include <algorithm>
 #include <cstring>
@@ -12,23 +12,6 @@ namespace meshlm {
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* const kSupported = "llama, mistral, qwen2, mixtral, gpt_oss";
-
-// Hugging Face defaults of each family's *Config class for the optional fields.
-struct FamilyDefaults {
-  int64_t max_position_embeddings;
-  double rms_norm_eps;
-  double rope_theta;
-};
-
-FamilyDefaults defaults_for(const std::string& t) {
-  if (t == "llama") return {2048, 1e-6, 10000.0};
-  if (t == "mistral") return {4096 * 32, 1e-6, 10000.0};
-  if (t == "qwen2") return {32768, 1e-6, 10000.0};
-  if (t == "mixtral") return {4096 * 32, 1e-5, 1e6};
-  return {131072, 1e-5, 150000.0};  // gpt_oss
-}
 
 std::string where_of(const std::string& name) {
   return name.empty() ? "model config" : "model config '" + name + "'";
@@ -108,10 +91,12 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   c.name = name;
   c.model_type = field<std::string>(j, "model_type", where);
   const std::string& t = c.model_type;
-  if (t != "llama" && t != "mistral" && t != "qwen2" && t != "mixtral" && t != "gpt_oss")
-    MESHLM_FAIL(where << ": unsupported model_type '" << t << "' (supported: " << kSupported
+  const std::optional<Family> family = family_of_model_type(t);
+  if (!family)
+    MESHLM_FAIL(where << ": unsupported model_type '" << t << "' (supported: " << family_list()
                       << ")");
-  const FamilyDefaults d = defaults_for(t);
+  c.family = *family;
+  const FamilyInfo& d = family_info(c.family);
 
   c.hidden_size = positive(j, "hidden_size", where);
   c.intermediate_size = positive(j, "intermediate_size", where);
@@ -156,7 +141,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   if (c.sliding_window < 0) MESHLM_FAIL(where << ": sliding_window must be >= 0 or null");
   if (present(j, "layer_types"))
     c.layer_types = field<std::vector<std::string>>(j, "layer_types", where);
-  if (t == "qwen2") {
+  if (c.family == Family::qwen2) {
     if (!field_or<bool>(j, "use_sliding_window", false, where)) {
       c.sliding_window = 0;
     } else if (c.layer_types.empty()) {
@@ -165,20 +150,20 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
         c.layer_types.push_back(l >= first ? "sliding_attention" : "full_attention");
     }
   }
-  if (t == "gpt_oss" && c.layer_types.empty())  // HF default: even layers slide
+  if (c.family == Family::gpt_oss && c.layer_types.empty())  // HF default: even layers slide
     for (int64_t l = 0; l < c.num_layers; ++l)
       c.layer_types.push_back(l % 2 == 0 ? "sliding_attention" : "full_attention");
 
   // Biases: HF llama's attention_bias covers q, k, v and o; qwen2 always has
   // q/k/v biases and no o bias; gpt_oss follows attention_bias (default true);
   // mistral and mixtral have none.
-  if (t == "llama") c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
-  if (t == "qwen2") c.qkv_bias = true;
-  if (t == "gpt_oss") c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
+  if (c.family == Family::llama) c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
+  if (c.family == Family::qwen2) c.qkv_bias = true;
+  if (c.family == Family::gpt_oss) c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
 
-  if (t == "mixtral" || t == "gpt_oss") {
+  if (c.family == Family::mixtral || c.family == Family::gpt_oss) {
     c.num_experts = positive(j, "num_local_experts", where);
-    if (t == "mixtral")
+    if (c.family == Family::mixtral)
       c.experts_per_token = positive(j, "num_experts_per_tok", where);
     else if (present(j, "experts_per_token"))
       c.experts_per_token = positive(j, "experts_per_token", where);
@@ -215,6 +200,7 @@ ModelConfig ModelConfig::from_llama2c_header(const int32_t h[7], const std::stri
   ModelConfig c;
   c.name = name;
   c.model_type = "llama";
+  c.family = Family::llama;
   c.hidden_size = h[0];
   c.intermediate_size = h[1];
   c.num_layers = h[2];
@@ -292,11 +278,11 @@ nlohmann::json ModelConfig::to_hf_json() const {
     j["sliding_window"] = sliding_window;
   else
     j["sliding_window"] = nullptr;
-  if (model_type == "qwen2") j["use_sliding_window"] = sliding_window > 0;
+  if (family == Family::qwen2) j["use_sliding_window"] = sliding_window > 0;
   if (!layer_types.empty()) j["layer_types"] = layer_types;
-  if (model_type == "llama" || model_type == "gpt_oss") j["attention_bias"] = qkv_bias;
-  if (model_type == "mixtral") j["num_experts_per_tok"] = experts_per_token;
-  if (model_type == "gpt_oss") j["experts_per_token"] = experts_per_token;
+  if (family == Family::llama || family == Family::gpt_oss) j["attention_bias"] = qkv_bias;
+  if (family == Family::mixtral) j["num_experts_per_tok"] = experts_per_token;
+  if (family == Family::gpt_oss) j["experts_per_token"] = experts_per_token;
   if (is_moe()) j["num_local_experts"] = num_experts;
   j["torch_dtype"] = dtype_to_hf(torch_dtype);
   j["bos_token_id"] = bos_token_id;
@@ -317,59 +303,6 @@ bool ModelConfig::layer_is_sliding(int64_t layer) const {
 
 int64_t ModelConfig::kv_positions(int64_t layer, int64_t seq_len) const {
   return layer_is_sliding(layer) ? std::min(seq_len, sliding_window) : seq_len;
-}
-
-std::vector<TensorInfo> tensor_inventory(const ModelConfig& c) {
-  const int64_t D = c.hidden_size, I = c.intermediate_size, H = c.num_heads, K = c.num_kv_heads;
-  const int64_t hd = c.head_dim, V = c.vocab_size, E = c.num_experts;
-  std::vector<TensorInfo> out;
-  out.push_back({"model.embed_tokens.weight", {V, D}});
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    const std::string a = p + "self_attn.";
-    out.push_back({p + "input_layernorm.weight", {D}});
-    out.push_back({a + "q_proj.weight", {H * hd, D}});
-    if (c.qkv_bias) out.push_back({a + "q_proj.bias", {H * hd}});
-    out.push_back({a + "k_proj.weight", {K * hd, D}});
-    if (c.qkv_bias) out.push_back({a + "k_proj.bias", {K * hd}});
-    out.push_back({a + "v_proj.weight", {K * hd, D}});
-    if (c.qkv_bias) out.push_back({a + "v_proj.bias", {K * hd}});
-    out.push_back({a + "o_proj.weight", {D, H * hd}});
-    if (c.o_bias) out.push_back({a + "o_proj.bias", {D}});
-    if (c.model_type == "gpt_oss") out.push_back({a + "sinks", {H}});
-    out.push_back({p + "post_attention_layernorm.weight", {D}});
-    if (c.model_type == "mixtral") {
-      const std::string m = p + "block_sparse_moe.";
-      out.push_back({m + "gate.weight", {E, D}});
-      for (int64_t e = 0; e < E; ++e) {
-        const std::string x = m + "experts." + std::to_string(e) + ".";
-        out.push_back({x + "w1.weight", {I, D}});
-        out.push_back({x + "w2.weight", {D, I}});
-        out.push_back({x + "w3.weight", {I, D}});
-      }
-    } else if (c.model_type == "gpt_oss") {
-      const std::string m = p + "mlp.";
-      out.push_back({m + "router.weight", {E, D}});
-      out.push_back({m + "router.bias", {E}});
-      out.push_back({m + "experts.gate_up_proj", {E, D, 2 * I}});
-      out.push_back({m + "experts.gate_up_proj_bias", {E, 2 * I}});
-      out.push_back({m + "experts.down_proj", {E, I, D}});
-      out.push_back({m + "experts.down_proj_bias", {E, D}});
-    } else {
-      out.push_back({p + "mlp.gate_proj.weight", {I, D}});
-      out.push_back({p + "mlp.up_proj.weight", {I, D}});
-      out.push_back({p + "mlp.down_proj.weight", {D, I}});
-    }
-  }
-  out.push_back({"model.norm.weight", {D}});
-  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, D}});
-  return out;
-}
-
-uint64_t parameter_count(const ModelConfig& config) {
-  uint64_t n = 0;
-  for (auto& t : tensor_inventory(config)) n += static_cast<uint64_t>(num_elements(t.shape));
-  return n;
 }
 
 }  // namespace meshlm

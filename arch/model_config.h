@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "arch/family.h"
 #include "sharding/dtype.h"
-#include "sharding/named_sharding.h"
 
 namespace meshlm {
 
@@ -23,6 +23,7 @@ struct RopeScaling {
 struct ModelConfig {
   std::string name;               // file stem or given name
   std::string model_type;         // llama, mistral, qwen2, mixtral, gpt_oss
+  Family family = Family::llama;  // of model_type
   int64_t hidden_size = 0;        // D
   int64_t intermediate_size = 0;  // I (per expert for MoE)
   int64_t num_layers = 0;         // L
@@ -49,7 +50,7 @@ struct ModelConfig {
   // Throws naming the supported model types when model_type is unknown, and
   // naming the field when one is missing or inconsistent (e.g. H % K != 0).
   static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& name = "");
-  // The 7-int32 header of a llama2.c checkpoint (DESIGN.md §5).
+  // The 7-int32 header of a llama2.c checkpoint (docs/DESIGN.md §5).
   static ModelConfig from_llama2c_header(const int32_t header[7], const std::string& name = "");
   // A config.json path, a directory holding config.json, a llama2.c .bin, or a
   // name in configs/models/.
@@ -63,16 +64,5 @@ struct ModelConfig {
   // Positions layer l's KV cache must hold for a sequence of seq_len tokens.
   int64_t kv_positions(int64_t layer, int64_t seq_len) const;
 };
-
-// One parameter tensor of the model.
-struct TensorInfo {
-  std::string name;  // canonical Hugging Face name
-  Shape shape;
-};
-
-// Every parameter tensor, in checkpoint order: embed, per layer (norms,
-// attention, mlp / moe), final norm, lm_head (absent when tied).
-std::vector<TensorInfo> tensor_inventory(const ModelConfig& config);
-uint64_t parameter_count(const ModelConfig& config);
 
 }  // namespace meshlm

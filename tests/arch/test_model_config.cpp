@@ -7,7 +7,7 @@
 #include <map>
 
 #include "common/test_models.h"
-#include "planner/model_config.h"
+#include "arch/model_config.h"
 #include "sharding/device_spec.h"
 
 namespace fs = std::filesystem;

@@ -1,17 +1,18 @@
-// ShardLayout: what one device holds and computes under a plan — the local
-// heads, KV heads, FFN slice and vocabulary slice, whether o_proj / down_proj
-// outputs are partial sums (row-parallel), the local batch — derived from the
-// plan's PartitionSpecs and this device's mesh coordinates. Pure (no MPI, no
-// allocation), so every rank can validate a plan before anything is loaded or
-// any collective runs; errors name the tensor, its spec and what is needed.
+// ShardLayout: what one device holds and computes under a plan — its query
+// heads, the KV heads they read, its FFN slice, its experts, its vocabulary
+// slice, which outputs are partial sums (row-parallel) and its local batch —
+// derived from the plan's PartitionSpecs, the tensor-role table and the
+// device's mesh coordinates. The planner (per-device sizes) and the runtime
+// (what to load and run) both call shard_layout(). Pure: no MPI, no
+// allocation; errors name the tensor, its spec and what is needed.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "planner/activations.h"
-#include "planner/model_config.h"
+#include "arch/device_bytes.h"
+#include "arch/model_config.h"
 #include "sharding/plan.h"
 
 namespace meshlm {
@@ -31,7 +32,7 @@ struct ShardLayout {
   std::vector<int> coords;         // in the plan's mesh axis order
 
   // Attention: local query heads (global head indices), the KV heads they read
-  // (K_l: K/mp, or 1 when mp > K and KV heads are replicated), and the first
+  // (K/mp, or 1 when mp > K and KV heads are replicated), and the first
   // global KV head of the k/v weight rows this device holds.
   Slice q_heads;
   Slice kv_heads;
@@ -40,41 +41,37 @@ struct ShardLayout {
 
   Slice ffn;                 // local slice of the intermediate dimension
   bool mlp_partial = false;  // down_proj split over its input: output all-reduced over mp
+  Slice experts;             // local experts (MoE); empty when dense
 
   Slice embed_rows;            // vocabulary rows of embed_tokens held
   bool embed_sharded = false;  // vocab-parallel lookup + all-reduce over mp
   Slice vocab;                 // vocabulary rows of the classifier (lm_head or tied embedding)
-  bool vocab_sharded = false;  // logits all-gathered over mp
+  bool vocab_sharded = false;  // logits gathered over mp
 
   int64_t batch_local = 1;    // sequences per dp replica (plan batch / dp)
   int64_t seq_len = 1;        // positions per sequence
   int64_t prefill_chunk = 1;  // tokens of one sequence per forward pass in prefill
   int64_t rows = 1;           // max tokens per forward pass: max(prefill_chunk, batch_local)
-
   DType kv_dtype = DType::f32;
 
-  // Validates the plan against the model for the device at `coords` and
-  // derives the layout. Throws meshlm::Error naming what is wrong.
-  static ShardLayout make(const ModelConfig& config, const Plan& plan,
-                          const std::vector<int>& coords);
-
-  // The planner's view of this layout (planner/activations.h).
   LocalDims local_dims() const;
   ActivationShape activation_shape() const;
-  // Bytes this device allocates per category, as the runtime will allocate
-  // them: weights (every tensor's block in its plan dtype), KV cache and
-  // activations. Used to refuse a model that does not fit before loading.
+  // Bytes this device allocates per category (arch/device_bytes.h): every
+  // tensor's block in its plan dtype, the KV cache, activations, comm staging.
   uint64_t weight_bytes(const ModelConfig& config, const Plan& plan) const;
   uint64_t kv_cache_bytes(const ModelConfig& config) const;
   uint64_t activation_bytes(const ModelConfig& config) const;
-  uint64_t comm_bytes(const ModelConfig& config) const;  // all-reduce staging [rows, D] if mp > 1
+  uint64_t comm_bytes(const ModelConfig& config) const;
 };
+
+// Validates the plan against the model (every tensor's shape and spec, the
+// mesh axes, the batch split) for the device at `coords` and derives what it
+// holds. Throws meshlm::Error naming what is wrong.
+ShardLayout shard_layout(const ModelConfig& config, const Plan& plan,
+                         const std::vector<int>& coords);
 
 // The dtype a tensor is stored in on the device: its plan entry's, else the
 // plan's weight dtype.
 DType tensor_dtype(const Plan& plan, const std::string& name);
-
-// The model types the runtime executes (dense Llama family).
-bool runtime_supports(const ModelConfig& config, std::string* why = nullptr);
 
 }  // namespace meshlm

@@ -1,0 +1,78 @@
+// The bytes one device allocates, per category: weights (storage dtype and
+// quantization block scales), KV cache, activation buffers and comm staging.
+// One source shared by the planner's memory model (planner/) and the runtime
+// that allocates them (model/), so predicted and measured bytes are the same
+// (docs/DESIGN.md §6). Activation buffers are allocated once, before prefill,
+// and reused by every decode step.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arch/model_config.h"
+#include "sharding/dtype.h"
+#include "sharding/named_sharding.h"
+
+namespace meshlm {
+
+// Per-device sizes of the dimensions tensor parallelism splits.
+struct LocalDims {
+  int64_t heads = 0;         // H / mp
+  int64_t kv_heads = 0;      // K / mp, or 1 when mp > K and KV heads are replicated
+  int64_t intermediate = 0;  // I / mp (gpt_oss: I, experts are split whole)
+  int64_t vocab = 0;         // V / mp when lm_head is vocab-sharded, else V
+  int64_t experts = 0;       // E / mp for expert-parallel MoE, E for mixtral, 0 when dense
+  bool operator==(const LocalDims&) const = default;
+};
+
+struct ActivationShape {
+  int64_t batch_local = 1;      // sequences on this device (global batch / dp)
+  int64_t rows = 1;             // tokens in one forward pass: max(prefill chunk, batch_local)
+  int64_t query_tokens = 1;     // tokens of one sequence in one attention call (prefill chunk)
+  int64_t seq_len = 1;          // positions the KV cache holds
+  bool gathered_logits = true;  // full-vocab logits [batch_local, V] gathered for sampling
+};
+
+struct BufferSpec {
+  std::string name;  // "x", "q", "scores", ...
+  int64_t elements = 0;
+  DType dtype = DType::f32;
+  uint64_t bytes() const { return dtype_bytes(dtype, static_cast<uint64_t>(elements)); }
+};
+
+// Buffer list (shape of each in the .cpp): residual, normed input, q/k/v,
+// attention output and scores, FFN hidden, partial-sum output, logits.
+std::vector<BufferSpec> activation_buffers(const ModelConfig& config, const LocalDims& local,
+                                           const ActivationShape& shape);
+uint64_t activation_bytes(const ModelConfig& config, const LocalDims& local,
+                          const ActivationShape& shape);
+
+inline constexpr int64_t kQuantBlock = 32;
+inline constexpr DType kQuantScaleDType = DType::bf16;
+
+bool is_quantized(DType t);  // int8, int4
+// The dtype a tensor is stored in when weights are `weight_dtype`.
+DType storage_dtype(const Shape& shape, DType weight_dtype);
+// Bytes of a (shard) shape stored in `dtype`, block scales included.
+uint64_t weight_bytes(const Shape& shape, DType dtype);
+// Throws unless the KV dtype is fp32, bf16, fp16 or int8.
+void check_kv_dtype(DType kv_dtype);
+// Bytes of one head's K (or V) vector at one position, scale included.
+uint64_t kv_bytes_per_head_position(int64_t head_dim, DType kv_dtype);
+// KV bytes one token adds on a device holding kv_heads_local heads, ignoring
+// sliding windows: 2 * L * K_local * hd * bytes.
+uint64_t kv_bytes_per_token(const ModelConfig& config, int64_t kv_heads_local, DType kv_dtype);
+// KV cache of batch_local sequences of seq_len positions on one device:
+// batch_local * sum over layers of 2 * K_local * kv_positions(l, seq_len) * hd * bytes.
+uint64_t kv_cache_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t batch_local,
+                        int64_t seq_len, DType kv_dtype);
+
+// The activation shape the runtime allocates for: rows = max(chunk, batch_local),
+// query tokens = chunk (= min(prefill_chunk, seq_len); 0 means seq_len).
+ActivationShape activation_shape(int64_t batch_local, int64_t seq_len, int64_t prefill_chunk);
+int64_t effective_chunk(int64_t prefill_chunk, int64_t seq_len);
+// fp32 staging buffer [rows, D] for the mp all-reduces; 0 when mp = 1.
+uint64_t comm_buffer_bytes(const ModelConfig& config, int mp, const ActivationShape& shape);
+
+}  // namespace meshlm

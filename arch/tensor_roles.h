@@ -1,0 +1,127 @@
+// The tensor-role table: every parameter tensor a supported family can have,
+// with its canonical Hugging Face name, its shape in logical dimensions, its
+// parallel style and when it exists. The inventory, the default sharding
+// rules, the loaders' name mapping, the shard-layout validation and the
+// runtime's weight slots all derive from this one table (docs/DESIGN.md §2.2,
+// adding a role or a family: §12).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "arch/model_config.h"
+#include "sharding/named_sharding.h"
+
+namespace meshlm {
+
+enum class TensorRole {
+  embed,              // model.embed_tokens.weight                       [V, D]
+  attn_norm,          // L input_layernorm.weight                        [D]
+  q,                  // L self_attn.q_proj.weight                       [H*hd, D]
+  q_bias,             // L self_attn.q_proj.bias                         [H*hd]
+  k,                  // L self_attn.k_proj.weight                       [K*hd, D]
+  k_bias,             // L self_attn.k_proj.bias                         [K*hd]
+  v,                  // L self_attn.v_proj.weight                       [K*hd, D]
+  v_bias,             // L self_attn.v_proj.bias                         [K*hd]
+  o,                  // L self_attn.o_proj.weight                       [D, H*hd]
+  o_bias,             // L self_attn.o_proj.bias                         [D]
+  sinks,              // L self_attn.sinks                               [H]
+  mlp_norm,           // L post_attention_layernorm.weight               [D]
+  gate,               // L mlp.gate_proj.weight                          [I, D]
+  up,                 // L mlp.up_proj.weight                            [I, D]
+  down,               // L mlp.down_proj.weight                          [D, I]
+  moe_router,         // L block_sparse_moe.gate.weight                  [E, D]
+  moe_w1,             // L block_sparse_moe.experts.{e}.w1.weight        [I, D]
+  moe_w2,             // L block_sparse_moe.experts.{e}.w2.weight        [D, I]
+  moe_w3,             // L block_sparse_moe.experts.{e}.w3.weight        [I, D]
+  router,             // L mlp.router.weight                             [E, D]
+  router_bias,        // L mlp.router.bias                               [E]
+  experts_gate_up,    // L mlp.experts.gate_up_proj                      [E, D, 2I]
+  experts_gate_up_b,  // L mlp.experts.gate_up_proj_bias                 [E, 2I]
+  experts_down,       // L mlp.experts.down_proj                         [E, I, D]
+  experts_down_b,     // L mlp.experts.down_proj_bias                    [E, D]
+  final_norm,         // model.norm.weight                               [D]
+  lm_head,            // lm_head.weight                                  [V, D]
+};
+inline constexpr size_t kTensorRoleCount = static_cast<size_t>(TensorRole::lm_head) + 1;
+
+// A value per role (the runtime's weight slots).
+template <class T>
+struct PerRole {
+  std::array<T, kTensorRoleCount> items{};
+  T& operator[](TensorRole r) { return items[static_cast<size_t>(r)]; }
+  const T& operator[](TensorRole r) const { return items[static_cast<size_t>(r)]; }
+};
+
+// What a dimension of a tensor counts. A dimension is `unit` consecutive
+// elements per item: q_proj's rows are heads of hd rows, gate_up_proj's last
+// dimension holds I pairs (gate, up).
+enum class Axis { vocab, embed, heads, kv_heads, mlp, experts };
+const char* axis_name(Axis a);  // "vocab", "embed", ...
+
+struct TensorDim {
+  Axis axis;
+  enum Unit { one, head_dim, two } unit = one;
+};
+
+// How tensor parallelism over 'mp' splits the role (Megatron style):
+//   column      split the output dimension (0); no communication
+//   row         split the input (last) dimension; output all-reduced over mp
+//   vocab       split the vocabulary rows when V % mp == 0, else replicated
+//   kv_column   column, or replicated when mp > K (each device then reads the
+//               KV heads its query heads use)
+//   expert      split whole experts (dimension 0)
+//   replicated  every device holds all of it
+enum class ParallelStyle { column, row, vocab, kv_column, expert, replicated };
+
+enum class Scope { model, layer, expert };
+
+// When the role exists beyond its family (config flags).
+enum class Presence { always, qkv_bias, o_bias, untied_lm_head };
+
+struct TensorRoleInfo {
+  TensorRole role;
+  const char* name;  // canonical HF name; {layer} and {expert} are indices
+  Scope scope;
+  std::vector<TensorDim> dims;
+  ParallelStyle style;
+  uint32_t families;  // bit mask of family_bit(Family)
+  Presence presence;
+};
+
+// The table, in checkpoint (inventory) order within a layer.
+const std::vector<TensorRoleInfo>& tensor_roles();
+const TensorRoleInfo& role_info(TensorRole role);
+const char* role_name(TensorRole role);  // "q", "gate", ...
+bool role_present(const TensorRoleInfo& role, const ModelConfig& config);
+
+// One parameter tensor of a model.
+struct TensorInfo {
+  std::string name;  // canonical Hugging Face name
+  Shape shape;
+  TensorRole role = TensorRole::embed;
+  int64_t layer = -1;   // -1 for model-scope roles
+  int64_t expert = -1;  // -1 unless the role is per expert
+};
+
+// The size of a logical axis (V, D, H, K, I, E) and a role's global shape.
+int64_t axis_size(const ModelConfig& config, Axis axis);
+Shape role_shape(const TensorRoleInfo& role, const ModelConfig& config);
+// The canonical name of a role's tensor.
+std::string tensor_name(TensorRole role, int64_t layer = -1, int64_t expert = -1);
+// The name with '*' for the layer and expert, for messages.
+std::string role_wildcard_name(TensorRole role);
+// A regex matching the role's tensor in every layer and expert.
+std::string role_pattern(TensorRole role);
+// Which role a canonical tensor name has for this config (nullopt if none).
+std::optional<TensorInfo> find_tensor(const ModelConfig& config, const std::string& name);
+
+// Every parameter tensor, in checkpoint order: embed, per layer (norms,
+// attention, mlp / moe), final norm, lm_head (absent when tied).
+std::vector<TensorInfo> tensor_inventory(const ModelConfig& config);
+uint64_t parameter_count(const ModelConfig& config);
+
+}  // namespace meshlm
