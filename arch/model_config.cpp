@@ -157,9 +157,11 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   // Biases: HF llama's attention_bias covers q, k, v and o; qwen2 always has
   // q/k/v biases and no o bias; gpt_oss follows attention_bias (default true);
   // mistral and mixtral have none.
-  if (c.family == Family::llama) c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
+  if (c.family == Family::llama)
+    c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
   if (c.family == Family::qwen2) c.qkv_bias = true;
-  if (c.family == Family::gpt_oss) c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
+  if (c.family == Family::gpt_oss)
+    c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
 
   if (c.family == Family::mixtral || c.family == Family::gpt_oss) {
     c.num_experts = positive(j, "num_local_experts", where);

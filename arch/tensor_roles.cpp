@@ -16,38 +16,39 @@ constexpr uint32_t kAll = kDense | kMixtral | kGptOss;
 
 using A = Axis;
 using S = ParallelStyle;
+using K = TensorKind;
 constexpr TensorDim::Unit hd = TensorDim::head_dim, two = TensorDim::two;
 
 // clang-format off
 // One row per role, in enum order (= checkpoint order within a layer).
 const std::vector<TensorRoleInfo> kRoles = {
-  {TensorRole::embed, "model.embed_tokens.weight", Scope::model, {{A::vocab}, {A::embed}}, S::vocab, kAll, Presence::always},
-  {TensorRole::attn_norm, "model.layers.{layer}.input_layernorm.weight", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::always},
-  {TensorRole::q, "model.layers.{layer}.self_attn.q_proj.weight", Scope::layer, {{A::heads, hd}, {A::embed}}, S::column, kAll, Presence::always},
-  {TensorRole::q_bias, "model.layers.{layer}.self_attn.q_proj.bias", Scope::layer, {{A::heads, hd}}, S::column, kAll, Presence::qkv_bias},
-  {TensorRole::k, "model.layers.{layer}.self_attn.k_proj.weight", Scope::layer, {{A::kv_heads, hd}, {A::embed}}, S::kv_column, kAll, Presence::always},
-  {TensorRole::k_bias, "model.layers.{layer}.self_attn.k_proj.bias", Scope::layer, {{A::kv_heads, hd}}, S::kv_column, kAll, Presence::qkv_bias},
-  {TensorRole::v, "model.layers.{layer}.self_attn.v_proj.weight", Scope::layer, {{A::kv_heads, hd}, {A::embed}}, S::kv_column, kAll, Presence::always},
-  {TensorRole::v_bias, "model.layers.{layer}.self_attn.v_proj.bias", Scope::layer, {{A::kv_heads, hd}}, S::kv_column, kAll, Presence::qkv_bias},
-  {TensorRole::o, "model.layers.{layer}.self_attn.o_proj.weight", Scope::layer, {{A::embed}, {A::heads, hd}}, S::row, kAll, Presence::always},
-  {TensorRole::o_bias, "model.layers.{layer}.self_attn.o_proj.bias", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::o_bias},
-  {TensorRole::sinks, "model.layers.{layer}.self_attn.sinks", Scope::layer, {{A::heads}}, S::column, kGptOss, Presence::always},
-  {TensorRole::mlp_norm, "model.layers.{layer}.post_attention_layernorm.weight", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::always},
-  {TensorRole::gate, "model.layers.{layer}.mlp.gate_proj.weight", Scope::layer, {{A::mlp}, {A::embed}}, S::column, kDense, Presence::always},
-  {TensorRole::up, "model.layers.{layer}.mlp.up_proj.weight", Scope::layer, {{A::mlp}, {A::embed}}, S::column, kDense, Presence::always},
-  {TensorRole::down, "model.layers.{layer}.mlp.down_proj.weight", Scope::layer, {{A::embed}, {A::mlp}}, S::row, kDense, Presence::always},
-  {TensorRole::moe_router, "model.layers.{layer}.block_sparse_moe.gate.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kMixtral, Presence::always},
-  {TensorRole::moe_w1, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w1.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always},
-  {TensorRole::moe_w2, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w2.weight", Scope::expert, {{A::embed}, {A::mlp}}, S::row, kMixtral, Presence::always},
-  {TensorRole::moe_w3, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w3.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always},
-  {TensorRole::router, "model.layers.{layer}.mlp.router.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kGptOss, Presence::always},
-  {TensorRole::router_bias, "model.layers.{layer}.mlp.router.bias", Scope::layer, {{A::experts}}, S::replicated, kGptOss, Presence::always},
-  {TensorRole::experts_gate_up, "model.layers.{layer}.mlp.experts.gate_up_proj", Scope::layer, {{A::experts}, {A::embed}, {A::mlp, two}}, S::expert, kGptOss, Presence::always},
-  {TensorRole::experts_gate_up_b, "model.layers.{layer}.mlp.experts.gate_up_proj_bias", Scope::layer, {{A::experts}, {A::mlp, two}}, S::expert, kGptOss, Presence::always},
-  {TensorRole::experts_down, "model.layers.{layer}.mlp.experts.down_proj", Scope::layer, {{A::experts}, {A::mlp}, {A::embed}}, S::expert, kGptOss, Presence::always},
-  {TensorRole::experts_down_b, "model.layers.{layer}.mlp.experts.down_proj_bias", Scope::layer, {{A::experts}, {A::embed}}, S::expert, kGptOss, Presence::always},
-  {TensorRole::final_norm, "model.norm.weight", Scope::model, {{A::embed}}, S::replicated, kAll, Presence::always},
-  {TensorRole::lm_head, "lm_head.weight", Scope::model, {{A::vocab}, {A::embed}}, S::vocab, kAll, Presence::untied_lm_head},
+  {TensorRole::embed, "model.embed_tokens.weight", Scope::model, {{A::vocab}, {A::embed}}, S::vocab, kAll, Presence::always, K::embedding},
+  {TensorRole::attn_norm, "model.layers.{layer}.input_layernorm.weight", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::always, K::norm},
+  {TensorRole::q, "model.layers.{layer}.self_attn.q_proj.weight", Scope::layer, {{A::heads, hd}, {A::embed}}, S::column, kAll, Presence::always, K::matrix},
+  {TensorRole::q_bias, "model.layers.{layer}.self_attn.q_proj.bias", Scope::layer, {{A::heads, hd}}, S::column, kAll, Presence::qkv_bias, K::bias},
+  {TensorRole::k, "model.layers.{layer}.self_attn.k_proj.weight", Scope::layer, {{A::kv_heads, hd}, {A::embed}}, S::kv_column, kAll, Presence::always, K::matrix},
+  {TensorRole::k_bias, "model.layers.{layer}.self_attn.k_proj.bias", Scope::layer, {{A::kv_heads, hd}}, S::kv_column, kAll, Presence::qkv_bias, K::bias},
+  {TensorRole::v, "model.layers.{layer}.self_attn.v_proj.weight", Scope::layer, {{A::kv_heads, hd}, {A::embed}}, S::kv_column, kAll, Presence::always, K::matrix},
+  {TensorRole::v_bias, "model.layers.{layer}.self_attn.v_proj.bias", Scope::layer, {{A::kv_heads, hd}}, S::kv_column, kAll, Presence::qkv_bias, K::bias},
+  {TensorRole::o, "model.layers.{layer}.self_attn.o_proj.weight", Scope::layer, {{A::embed}, {A::heads, hd}}, S::row, kAll, Presence::always, K::matrix},
+  {TensorRole::o_bias, "model.layers.{layer}.self_attn.o_proj.bias", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::o_bias, K::bias},
+  {TensorRole::sinks, "model.layers.{layer}.self_attn.sinks", Scope::layer, {{A::heads}}, S::column, kGptOss, Presence::always, K::sinks},
+  {TensorRole::mlp_norm, "model.layers.{layer}.post_attention_layernorm.weight", Scope::layer, {{A::embed}}, S::replicated, kAll, Presence::always, K::norm},
+  {TensorRole::gate, "model.layers.{layer}.mlp.gate_proj.weight", Scope::layer, {{A::mlp}, {A::embed}}, S::column, kDense, Presence::always, K::matrix},
+  {TensorRole::up, "model.layers.{layer}.mlp.up_proj.weight", Scope::layer, {{A::mlp}, {A::embed}}, S::column, kDense, Presence::always, K::matrix},
+  {TensorRole::down, "model.layers.{layer}.mlp.down_proj.weight", Scope::layer, {{A::embed}, {A::mlp}}, S::row, kDense, Presence::always, K::matrix},
+  {TensorRole::moe_router, "model.layers.{layer}.block_sparse_moe.gate.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kMixtral, Presence::always, K::matrix},
+  {TensorRole::moe_w1, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w1.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always, K::matrix},
+  {TensorRole::moe_w2, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w2.weight", Scope::expert, {{A::embed}, {A::mlp}}, S::row, kMixtral, Presence::always, K::matrix},
+  {TensorRole::moe_w3, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w3.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always, K::matrix},
+  {TensorRole::router, "model.layers.{layer}.mlp.router.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kGptOss, Presence::always, K::matrix},
+  {TensorRole::router_bias, "model.layers.{layer}.mlp.router.bias", Scope::layer, {{A::experts}}, S::replicated, kGptOss, Presence::always, K::bias},
+  {TensorRole::experts_gate_up, "model.layers.{layer}.mlp.experts.gate_up_proj", Scope::layer, {{A::experts}, {A::embed}, {A::mlp, two}}, S::expert, kGptOss, Presence::always, K::matrix},
+  {TensorRole::experts_gate_up_b, "model.layers.{layer}.mlp.experts.gate_up_proj_bias", Scope::layer, {{A::experts}, {A::mlp, two}}, S::expert, kGptOss, Presence::always, K::bias},
+  {TensorRole::experts_down, "model.layers.{layer}.mlp.experts.down_proj", Scope::layer, {{A::experts}, {A::mlp}, {A::embed}}, S::expert, kGptOss, Presence::always, K::matrix},
+  {TensorRole::experts_down_b, "model.layers.{layer}.mlp.experts.down_proj_bias", Scope::layer, {{A::experts}, {A::embed}}, S::expert, kGptOss, Presence::always, K::bias},
+  {TensorRole::final_norm, "model.norm.weight", Scope::model, {{A::embed}}, S::replicated, kAll, Presence::always, K::norm},
+  {TensorRole::lm_head, "lm_head.weight", Scope::model, {{A::vocab}, {A::embed}}, S::vocab, kAll, Presence::untied_lm_head, K::matrix},
 };
 // clang-format on
 
@@ -98,6 +99,11 @@ const TensorRoleInfo& role_info(TensorRole role) {
 
 const char* role_name(TensorRole role) {
   return kRoleNames[static_cast<size_t>(role)];
+}
+
+bool is_expert_role(TensorRole role) {
+  const TensorRoleInfo& r = role_info(role);
+  return r.scope == Scope::expert || r.style == ParallelStyle::expert;
 }
 
 const char* axis_name(Axis a) {

@@ -79,6 +79,9 @@ enum class ParallelStyle { column, row, vocab, kv_column, expert, replicated };
 
 enum class Scope { model, layer, expert };
 
+// What the values are (for initialisation and cost accounting).
+enum class TensorKind { matrix, bias, norm, embedding, sinks };
+
 // When the role exists beyond its family (config flags).
 enum class Presence { always, qkv_bias, o_bias, untied_lm_head };
 
@@ -90,6 +93,7 @@ struct TensorRoleInfo {
   ParallelStyle style;
   uint32_t families;  // bit mask of family_bit(Family)
   Presence presence;
+  TensorKind kind;
 };
 
 // The table, in checkpoint (inventory) order within a layer.
@@ -97,6 +101,8 @@ const std::vector<TensorRoleInfo>& tensor_roles();
 const TensorRoleInfo& role_info(TensorRole role);
 const char* role_name(TensorRole role);  // "q", "gate", ...
 bool role_present(const TensorRoleInfo& role, const ModelConfig& config);
+// Weights of the experts (gpt_oss's fused [E, ...] tensors, mixtral's per-expert ones).
+bool is_expert_role(TensorRole role);
 
 // One parameter tensor of a model.
 struct TensorInfo {

@@ -156,7 +156,7 @@ LoadedModel load_model(const ModelBench& b, DType dtype) {
   // looks up only the batch's rows (unless the table is also the classifier).
   m.streamed_bytes = m.weight_bytes;
   if (!b.config.tie_word_embeddings) {
-    const std::string name = "model.embed_tokens.weight";
+    const std::string name = tensor_name(TensorRole::embed);
     const Shape local = plan->sharding_for(name).shard_shape(m.checkpoint->shape(name), name);
     m.streamed_bytes -= dtype_bytes(dtype, static_cast<uint64_t>(local[0] * local[1]));
   }

@@ -75,7 +75,8 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
                                 << layout_.batch_local << " x seq_len " << layout_.seq_len);
     tokens_[r] = rows[r].token;
   }
-  embedding_lookup(tokens_.data(), n, weights_.embed, layout_.embed_sharded, mp_, ws_.x);
+  embedding_lookup(tokens_.data(), n, weights_[TensorRole::embed], layout_.embed_sharded, mp_,
+                   ws_.x);
   const BlockContext ctx{config_, layout_, rope_, ws_, kv_, mp_};
   for (int64_t l = 0; l < config_.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
@@ -84,7 +85,7 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
   }
   if (m == 0) return;
   // Final norm of the rows whose logits are wanted, compacted into xb.
-  const ShardedTensor& norm = weights_.final_norm;
+  const ShardedTensor& norm = weights_[TensorRole::final_norm];
   for (int64_t i = 0; i < m; ++i)
     rmsnorm(ws_.xb + i * D, ws_.x + logit_rows[i] * D, norm.ptr(), norm.dtype, 1, D,
             static_cast<float>(config_.rms_norm_eps));

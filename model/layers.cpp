@@ -10,6 +10,8 @@
 
 namespace meshlm {
 
+using R = TensorRole;
+
 namespace {
 
 // y[n, count] += bias[first, first + count), bias in its storage dtype.
@@ -80,11 +82,13 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
   const int64_t Hl = L.q_heads.size, Kl = L.kv_heads.size;
   const int64_t kv_row0 = (L.kv_heads.begin - L.kv_weight_head0) * hd;
 
-  rmsnorm(ws.xb, ws.x, w.attn_norm.ptr(), w.attn_norm.dtype, n, D,
+  rmsnorm(ws.xb, ws.x, w[R::attn_norm].ptr(), w[R::attn_norm].dtype, n, D,
           static_cast<float>(c.rms_norm_eps));
-  column_parallel_linear(ws.xb, n, w.q, &w.q_bias, ws.q);                         // [n, H_l*hd]
-  column_parallel_linear_rows(ws.xb, n, w.k, &w.k_bias, kv_row0, Kl * hd, ws.k);  // [n, K_l*hd]
-  column_parallel_linear_rows(ws.xb, n, w.v, &w.v_bias, kv_row0, Kl * hd, ws.v);  // [n, K_l*hd]
+  column_parallel_linear(ws.xb, n, w[R::q], &w[R::q_bias], ws.q);  // [n, H_l*hd]
+  column_parallel_linear_rows(ws.xb, n, w[R::k], &w[R::k_bias], kv_row0, Kl * hd,
+                              ws.k);  // [n, K_l*hd]
+  column_parallel_linear_rows(ws.xb, n, w[R::v], &w[R::v_bias], kv_row0, Kl * hd,
+                              ws.v);  // [n, K_l*hd]
 
   AttentionDims dims;
   dims.heads = Hl;
@@ -104,7 +108,7 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
     attend(q, ctx.kv.keys(layer, t.slot), ctx.kv.values(layer, t.slot), ctx.kv.dtype(), dims, t.pos,
            ws.scores, ws.attn + r * Hl * hd);
   }
-  row_parallel_linear(ws.attn, n, w.o, &w.o_bias, L.attn_partial, ctx.mp, ws.partial,
+  row_parallel_linear(ws.attn, n, w[R::o], &w[R::o_bias], L.attn_partial, ctx.mp, ws.partial,
                       ws.reduced);  // [n, D]
   add_inplace(ws.x, ws.reduced, n * D);
 }
@@ -113,12 +117,12 @@ void mlp_block(const BlockContext& ctx, const LayerWeights& w, int64_t n) {
   const ModelConfig& c = ctx.config;
   Workspace& ws = ctx.ws;
   const int64_t D = c.hidden_size, Il = ctx.layout.ffn.size;
-  rmsnorm(ws.xb, ws.x, w.mlp_norm.ptr(), w.mlp_norm.dtype, n, D,
+  rmsnorm(ws.xb, ws.x, w[R::mlp_norm].ptr(), w[R::mlp_norm].dtype, n, D,
           static_cast<float>(c.rms_norm_eps));
-  column_parallel_linear(ws.xb, n, w.gate, nullptr, ws.gate);  // [n, I_l]
-  column_parallel_linear(ws.xb, n, w.up, nullptr, ws.up);      // [n, I_l]
+  column_parallel_linear(ws.xb, n, w[R::gate], nullptr, ws.gate);  // [n, I_l]
+  column_parallel_linear(ws.xb, n, w[R::up], nullptr, ws.up);      // [n, I_l]
   silu_mul(ws.gate, ws.up, n * Il);
-  row_parallel_linear(ws.gate, n, w.down, nullptr, ctx.layout.mlp_partial, ctx.mp, ws.partial,
+  row_parallel_linear(ws.gate, n, w[R::down], nullptr, ctx.layout.mlp_partial, ctx.mp, ws.partial,
                       ws.reduced);  // [n, D]
   add_inplace(ws.x, ws.reduced, n * D);
 }

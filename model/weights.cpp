@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <algorithm>
+
 #include "arch/shard_layout.h"
 #include "sharding/error.h"
 
@@ -24,71 +26,35 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
   const ModelConfig& c = ckpt.config();
   const auto inventory = tensor_inventory(c);
 
-  struct Pending {
-    const TensorInfo* info;
-    ShardedTensor* dst;
-  };
   ModelWeights w;
   w.layers.resize(static_cast<size_t>(c.num_layers));
-  std::vector<Pending> todo;
+  for (auto& t : inventory)
+    if (t.expert >= 0) {
+      auto& experts = w.layers[static_cast<size_t>(t.layer)].experts;
+      experts.resize(std::max(experts.size(), static_cast<size_t>(t.expert + 1)));
+    }
+  auto slot = [&](const TensorInfo& t) -> ShardedTensor& {
+    if (t.layer < 0) return w.model[t.role];
+    LayerWeights& layer = w.layers[static_cast<size_t>(t.layer)];
+    return t.expert < 0 ? layer[t.role] : layer.experts[static_cast<size_t>(t.expert)][t.role];
+  };
+
+  std::vector<ShardedTensor*> todo;
   LoadProgress p;
   for (auto& t : inventory) {
-    const std::string& n = t.name;
-    ShardedTensor* dst = nullptr;
-    if (n == "model.embed_tokens.weight")
-      dst = &w.embed;
-    else if (n == "model.norm.weight")
-      dst = &w.final_norm;
-    else if (n == "lm_head.weight")
-      dst = &w.lm_head;
-    else {
-      const size_t prefix = std::string("model.layers.").size();
-      const size_t dot = n.find('.', prefix);
-      MESHLM_CHECK(n.compare(0, prefix, "model.layers.") == 0 && dot != std::string::npos,
-                   "unexpected tensor " << n);
-      LayerWeights& L = w.layers[std::stoul(n.substr(prefix, dot - prefix))];
-      const std::string rest = n.substr(dot + 1);
-      if (rest == "input_layernorm.weight")
-        dst = &L.attn_norm;
-      else if (rest == "self_attn.q_proj.weight")
-        dst = &L.q;
-      else if (rest == "self_attn.k_proj.weight")
-        dst = &L.k;
-      else if (rest == "self_attn.v_proj.weight")
-        dst = &L.v;
-      else if (rest == "self_attn.q_proj.bias")
-        dst = &L.q_bias;
-      else if (rest == "self_attn.k_proj.bias")
-        dst = &L.k_bias;
-      else if (rest == "self_attn.v_proj.bias")
-        dst = &L.v_bias;
-      else if (rest == "self_attn.o_proj.weight")
-        dst = &L.o;
-      else if (rest == "self_attn.o_proj.bias")
-        dst = &L.o_bias;
-      else if (rest == "post_attention_layernorm.weight")
-        dst = &L.mlp_norm;
-      else if (rest == "mlp.gate_proj.weight")
-        dst = &L.gate;
-      else if (rest == "mlp.up_proj.weight")
-        dst = &L.up;
-      else if (rest == "mlp.down_proj.weight")
-        dst = &L.down;
-      else
-        MESHLM_FAIL("tensor " << n << " is not executed by the runtime");
-    }
-    const NamedSharding sh = plan.sharding_for(n);
-    dst->name = n;
+    ShardedTensor* dst = &slot(t);
+    const NamedSharding sh = plan.sharding_for(t.name);
+    dst->name = t.name;
     dst->global_shape = t.shape;
-    dst->shape = sh.shard_shape(t.shape, n);
-    dst->offset = sh.shard_offset(t.shape, coords, n);
-    dst->dtype = tensor_dtype(plan, n);
-    todo.push_back({&t, dst});
+    dst->shape = sh.shard_shape(t.shape, t.name);
+    dst->offset = sh.shard_offset(t.shape, coords, t.name);
+    dst->dtype = tensor_dtype(plan, t.name);
+    todo.push_back(dst);
     p.bytes_total += dtype_bytes(dst->dtype, static_cast<uint64_t>(num_elements(dst->shape)));
   }
   p.tensors_total = static_cast<int64_t>(todo.size());
   if (progress) progress(p);
-  for (auto& [info, dst] : todo) {
+  for (ShardedTensor* dst : todo) {
     const uint64_t bytes = dtype_bytes(dst->dtype, static_cast<uint64_t>(num_elements(dst->shape)));
     dst->data = DeviceBuffer<std::byte>(memory, MemCategory::weights, bytes, dst->name);
     ckpt.read_block(dst->name, dst->offset, dst->shape, dst->dtype, dst->data.data());

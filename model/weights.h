@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/tensor_roles.h"
 #include "mesh/device_memory.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/linear.h"
@@ -35,25 +36,22 @@ struct ShardedTensor {
   WeightView rows_view(int64_t row0, int64_t rows) const;
 };
 
-// One decoder layer. Shapes are global [..]; the spec (Megatron scheme,
-// DESIGN.md §4) decides the block each device holds.
-struct LayerWeights {
-  ShardedTensor attn_norm;               // input_layernorm [D]                     P(None)
-  ShardedTensor q, k, v;                 // q_proj [H*hd, D], k/v_proj [K*hd, D]      P('mp', None)
-  ShardedTensor q_bias, k_bias, v_bias;  // [H*hd], [K*hd] (qwen2)      P('mp')
-  ShardedTensor o;                       // o_proj [D, H*hd]                          P(None, 'mp')
-  ShardedTensor o_bias;                  // [D] (llama attention_bias)               P(None)
-  ShardedTensor mlp_norm;                // post_attention_layernorm [D]              P(None)
-  ShardedTensor gate, up;                // gate_proj / up_proj [I, D]                P('mp', None)
-  ShardedTensor down;                    // down_proj [D, I]                          P(None, 'mp')
+// One decoder layer's blocks, by role: w[TensorRole::q] is q_proj. Each
+// role's global shape and default spec are in its row of the tensor-role
+// table (arch/tensor_roles.h); roles the model lacks stay empty.
+struct LayerWeights : PerRole<ShardedTensor> {
+  std::vector<PerRole<ShardedTensor>> experts;  // per-expert roles (mixtral), by expert
 };
 
 struct ModelWeights {
-  ShardedTensor embed;  // embed_tokens [V, D]   P('mp', None) or replicated
+  PerRole<ShardedTensor> model;  // model-scope roles: embed, final_norm, lm_head
   std::vector<LayerWeights> layers;
-  ShardedTensor final_norm;  // norm [D]              P(None)
-  ShardedTensor lm_head;     // lm_head [V, D]        P('mp', None); empty when tied
-  const ShardedTensor& classifier() const { return lm_head.empty() ? embed : lm_head; }
+  const ShardedTensor& operator[](TensorRole r) const { return model[r]; }
+  // lm_head, or the embedding when they are tied.
+  const ShardedTensor& classifier() const {
+    return model[TensorRole::lm_head].empty() ? model[TensorRole::embed]
+                                              : model[TensorRole::lm_head];
+  }
 };
 
 struct LoadProgress {

@@ -1,5 +1,7 @@
 #include "planner/cost_model.h"
 
+#include "arch/tensor_roles.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -14,10 +16,6 @@ double beta(const DeviceSpec& d) {
   return 1.0 / d.interconnect_bandwidth;
 }
 
-bool is_expert_tensor(const std::string& name) {
-  return name.find(".experts.") != std::string::npos;
-}
-
 // Per-device matmul parameters and weight bytes, split into dense and expert parts.
 struct WeightSplit {
   double dense_params = 0;    // matrices used by every token (embedding lookup excluded)
@@ -30,14 +28,18 @@ struct WeightSplit {
 WeightSplit split_weights(const CostInputs& in) {
   const ModelConfig& c = *in.config;
   WeightSplit w;
-  for (auto& t : in.layout->tensors) {
+  const auto inventory = tensor_inventory(c);  // the layout's tensors, in the same order
+  MESHLM_CHECK(inventory.size() == in.layout->tensors.size(), "layout of another model");
+  for (size_t i = 0; i < inventory.size(); ++i) {
+    const TensorPlan& t = in.layout->tensors[i];
+    const TensorRole role = inventory[i].role;
     const Shape local = NamedSharding(in.layout->mesh, t.spec).shard_shape(t.shape, t.name);
     const double bytes = static_cast<double>(weight_bytes(local, t.dtype));
     const double n = static_cast<double>(num_elements(local));
     const bool matrix = t.shape.size() >= 2;
-    const bool embed = t.name == "model.embed_tokens.weight";
-    const bool head = t.name == "lm_head.weight" || (embed && c.tie_word_embeddings);
-    if (is_expert_tensor(t.name)) {
+    const bool embed = role == TensorRole::embed;
+    const bool head = role == TensorRole::lm_head || (embed && c.tie_word_embeddings);
+    if (is_expert_role(role)) {
       w.expert_bytes += bytes;
       if (matrix) w.expert_params += n;
       continue;

@@ -189,7 +189,7 @@ void write_llama2c_checkpoint(const Checkpoint& src, const std::string& path,
   for (size_t a = 0; a < layout.size(); ++a) {
     const Llama2cArray& arr = layout[a];
     if (!arr.name.empty()) {
-      const bool is_q = arr.name.find("q_proj") != std::string::npos;
+      const bool is_q = arr.role == TensorRole::q;
       write_tensor(src, arr.name, DType::f32, out,
                    arr.rope_rows ? (is_q ? &q_order : &k_order) : nullptr);
       continue;

@@ -73,7 +73,7 @@ class Llama2cCheckpoint : public StoredCheckpoint {
         t.dtype = DType::f32;
         t.shape = a.shape;
         t.file = &file;
-        if (a.rope_rows) t.row_map = a.name.find("q_proj") != std::string::npos ? q_map : k_map;
+        if (a.rope_rows) t.row_map = a.role == TensorRole::q ? q_map : k_map;
         tensors_.emplace(a.name, std::move(t));
       }
       offset += 4 * num_elements(a.shape);

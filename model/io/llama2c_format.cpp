@@ -33,16 +33,17 @@ std::vector<Llama2cArray> llama2c_layout(const ModelConfig& c) {
     const TensorRoleInfo& r = role_info(a.role);
     const Shape shape = role_shape(r, c);
     if (r.scope == Scope::model)
-      out.push_back({tensor_name(a.role), shape, a.rope_rows});
+      out.push_back({tensor_name(a.role), a.role, shape, a.rope_rows});
     else
       for (int64_t l = 0; l < c.num_layers; ++l)
-        out.push_back({tensor_name(a.role, l), shape, a.rope_rows});
+        out.push_back({tensor_name(a.role, l), a.role, shape, a.rope_rows});
   }
-  out.push_back({"", {c.max_position_embeddings, c.head_dim / 2}});  // freq_cis_real (unused)
-  out.push_back({"", {c.max_position_embeddings, c.head_dim / 2}});  // freq_cis_imag (unused)
-  if (!c.tie_word_embeddings)                                        // wcls [V][D]
-    out.push_back(
-        {tensor_name(TensorRole::lm_head), role_shape(role_info(TensorRole::lm_head), c)});
+  const Shape rope_table{c.max_position_embeddings, c.head_dim / 2};
+  out.push_back({"", TensorRole::embed, rope_table});  // freq_cis_real (unused)
+  out.push_back({"", TensorRole::embed, rope_table});  // freq_cis_imag (unused)
+  if (!c.tie_word_embeddings)  // wcls [V][D]
+    out.push_back({tensor_name(TensorRole::lm_head), TensorRole::lm_head,
+                   role_shape(role_info(TensorRole::lm_head), c)});
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "arch/model_config.h"
+#include "arch/tensor_roles.h"
 #include "sharding/named_sharding.h"
 
 namespace meshlm {
@@ -17,7 +18,8 @@ constexpr int64_t kLlama2cHeaderBytes = 7 * 4;
 
 // One float32 array of the file, in file order.
 struct Llama2cArray {
-  std::string name;        // canonical HF name; "" for the two unused RoPE tables
+  std::string name;  // canonical HF name; "" for the two unused RoPE tables
+  TensorRole role = TensorRole::embed;
   Shape shape;             // HF shape ([out, in] for linear weights)
   bool rope_rows = false;  // q_proj/k_proj: rows permuted (llama2c_row_of_hf_row)
 };

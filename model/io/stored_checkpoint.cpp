@@ -14,7 +14,7 @@ bool ignorable_extra(const std::string& name, const ModelConfig& config) {
   const std::string inv = "rotary_emb.inv_freq";
   if (name.size() >= inv.size() && name.compare(name.size() - inv.size(), inv.size(), inv) == 0)
     return true;
-  return name == "lm_head.weight" && config.tie_word_embeddings;
+  return name == tensor_name(TensorRole::lm_head) && config.tie_word_embeddings;
 }
 
 }  // namespace

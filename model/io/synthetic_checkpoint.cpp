@@ -45,18 +45,24 @@ SyntheticTensor make_tensor(const TensorInfo& info, uint64_t seed) {
   SyntheticTensor t;
   t.shape = info.shape;
   t.key = mix64(fnv1a64(info.name) ^ mix64(seed + 0x9E3779B97F4A7C15ull));
-  const std::string& n = info.name;
-  if (ends_with(n, "bias")) {
-    t.scale = 0.1f;
-  } else if (n.find("norm") != std::string::npos) {
-    t.center = 1.0f;
-    t.scale = 0.1f;
-  } else if (ends_with(n, "sinks") || n.find("embed_tokens") != std::string::npos) {
-    t.scale = 1.0f;
-  } else {
-    // [out, in] for 2-D weights; fused experts [E, in, out] (gpt_oss).
-    const int64_t in = info.shape.size() == 3 ? info.shape[1] : info.shape.back();
-    t.scale = 1.0f / std::sqrt(static_cast<float>(in > 0 ? in : 1));
+  switch (role_info(info.role).kind) {
+    case TensorKind::bias:
+      t.scale = 0.1f;
+      break;
+    case TensorKind::norm:
+      t.center = 1.0f;
+      t.scale = 0.1f;
+      break;
+    case TensorKind::sinks:
+    case TensorKind::embedding:
+      t.scale = 1.0f;
+      break;
+    case TensorKind::matrix: {
+      // [out, in] for 2-D weights; fused experts [E, in, out] (gpt_oss).
+      const int64_t in = info.shape.size() == 3 ? info.shape[1] : info.shape.back();
+      t.scale = 1.0f / std::sqrt(static_cast<float>(in > 0 ? in : 1));
+      break;
+    }
   }
   return t;
 }

@@ -101,14 +101,14 @@ TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
 
       // Column-parallel q_proj (+ bias) and up_proj: this device's output columns.
       std::vector<float> want(static_cast<size_t>(n * H * hd)), got(want.size());
-      column_parallel_linear(x.data(), n, fw.q, &fw.q_bias, want.data());
-      column_parallel_linear(x.data(), n, lw.q, &lw.q_bias, got.data());
+      column_parallel_linear(x.data(), n, fw[TensorRole::q], &fw[TensorRole::q_bias], want.data());
+      column_parallel_linear(x.data(), n, lw[TensorRole::q], &lw[TensorRole::q_bias], got.data());
       expect_close(got.data(), want, n, H * hd, L.q_heads.begin * hd, L.q_heads.size * hd,
                    "q_proj");
       want.assign(static_cast<size_t>(n * I), 0);
       got.assign(want.size(), 0);
-      column_parallel_linear(x.data(), n, fw.up, nullptr, want.data());
-      column_parallel_linear(x.data(), n, lw.up, nullptr, got.data());
+      column_parallel_linear(x.data(), n, fw[TensorRole::up], nullptr, want.data());
+      column_parallel_linear(x.data(), n, lw[TensorRole::up], nullptr, got.data());
       expect_close(got.data(), want, n, I, L.ffn.begin, L.ffn.size, "up_proj");
 
       // Row-parallel o_proj: this device's input columns, all-reduced.
@@ -118,9 +118,10 @@ TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
                   x.begin() + r * H * hd + L.q_heads.end() * hd);
       want.assign(static_cast<size_t>(n * D), 0);
       std::vector<float> local(want.size()), out(want.size());
-      row_parallel_linear(x.data(), n, fw.o, nullptr, false, full.mp(), want.data(), want.data());
-      row_parallel_linear(xl.data(), n, lw.o, nullptr, L.attn_partial, rig.mp(), local.data(),
-                          out.data());
+      row_parallel_linear(x.data(), n, fw[TensorRole::o], nullptr, false, full.mp(), want.data(),
+                          want.data());
+      row_parallel_linear(xl.data(), n, lw[TensorRole::o], nullptr, L.attn_partial, rig.mp(),
+                          local.data(), out.data());
       EXPECT_EQ(L.attn_partial, L.mp > 1);
       expect_close(out.data(), want, n, D, 0, D, "o_proj (all-reduced)");
       expect_identical_over_mp(rig, out.data(), out.size());
@@ -130,8 +131,10 @@ TEST(RuntimeLayers, ShardedLinearsAndEmbeddingMatchTheirTwins) {
       for (int32_t t = 0; t < c.vocab_size; t += 37) tokens.push_back(t);
       const int64_t m = static_cast<int64_t>(tokens.size());
       std::vector<float> e_want(static_cast<size_t>(m * D)), e_got(e_want.size());
-      embedding_lookup(tokens.data(), m, full.w.embed, false, full.mp(), e_want.data());
-      embedding_lookup(tokens.data(), m, rig.w.embed, L.embed_sharded, rig.mp(), e_got.data());
+      embedding_lookup(tokens.data(), m, full.w[TensorRole::embed], false, full.mp(),
+                       e_want.data());
+      embedding_lookup(tokens.data(), m, rig.w[TensorRole::embed], L.embed_sharded, rig.mp(),
+                       e_got.data());
       EXPECT_EQ(L.embed_sharded, L.mp > 1);
       EXPECT_EQ(e_got, e_want);
     }
