@@ -1,6 +1,7 @@
-// DeviceMesh: an AbstractMesh bound to the ranks of an MPI communicator.
-// Ranks are devices laid out row-major over the mesh, the last axis ("mp")
-// fastest: rank = dp_index * mp_size + mp_index (DESIGN.md §3).
+// DeviceMesh: an AbstractMesh bound to the ranks of an MPI communicator
+// (Cartesian, no reordering), with one AxisGroup per axis. Ranks are devices
+// laid out row-major over the mesh, the last axis ("mp") fastest:
+// rank = dp_index * mp_size + mp_index (docs/DESIGN.md §3).
 #pragma once
 
 #include <mpi.h>

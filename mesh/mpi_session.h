@@ -1,10 +1,8 @@
-// Process-level MPI plumbing shared by the executables:
-// - MpiSession: MPI_Init/MPI_Finalize, sets the rank printed by invariants,
-//   makes a failed invariant MPI_Abort the whole job (no rank left hanging),
-//   and pins BLAS to one thread per rank.
-// - all_agree(): runs a validation step on every rank and makes them all reach
-//   the same verdict, so a bad input ends every rank together (DESIGN.md §9).
-// - guarded_main(): the top-level catch of every executable.
+// Process-level MPI plumbing shared by the executables: MpiSession (MPI up
+// and down, one BLAS thread per rank, failed invariants abort the job),
+// all_agree() (every rank reaches the same verdict on a validation step) and
+// guarded_main() (the top-level catch). How no rank hangs on bad input:
+// docs/DESIGN.md §9; MPI flags and BLAS threads: docs/DESIGN.md §8.
 #pragma once
 
 #include <mpi.h>

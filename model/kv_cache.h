@@ -1,9 +1,7 @@
 // The KV cache of one device: per layer, keys and values
-// [batch_local, kv_heads_local, capacity, hd] (spec P('dp', 'mp', None, None),
-// DESIGN.md §4) in the plan's KV dtype, allocated once (category kv_cache) for
-// the plan's batch and sequence length and written in place. A sliding-window
-// layer holds only `window` positions (a ring buffer: position p at row
-// p % capacity).
+// [batch_local, kv_heads_local, capacity, hd] in the plan's KV dtype, allocated
+// once (category kv_cache) and written in place; a sliding-window layer is a
+// ring buffer (position p at row p % capacity). docs/DESIGN.md §4.
 #pragma once
 
 #include <cstddef>

@@ -1,12 +1,8 @@
-// The sharded layers of the Llama family (Megatron-style tensor parallelism,
-// DESIGN.md §4). Each runs on every rank of an mp group with that rank's
-// blocks and leaves bit-identical results on every rank of the group.
-//   column-parallel  q/k/v/gate/up: y_l = x · W_lᵀ, no communication
-//   row-parallel     o/down:        y = all_reduce_mp(x_l · W_lᵀ)  (+ bias once)
-//   vocab-parallel   embedding:     each rank fills the rows it owns, zeros
-//                                   elsewhere, all_reduce_mp
-// With a block that is the whole tensor (mp = 1, or a replicated spec) each
-// reduces to its unsharded twin without communication.
+// The sharded layers of the Llama family (Megatron-style tensor parallelism):
+// column-parallel q/k/v/gate/up, row-parallel o/down (all-reduce over mp, bias
+// added once), vocab-parallel embedding, and the attention and MLP blocks.
+// Each runs on every rank of an mp group with that rank's blocks and leaves
+// bit-identical results on every rank of the group. docs/DESIGN.md §4.
 #pragma once
 
 #include <cstdint>

@@ -1,17 +1,6 @@
-// The latency model (DESIGN.md §6): a roofline per device, max(FLOPs / peak
-// FLOP/s, bytes / memory bandwidth), plus collectives from an alpha-beta model
-// of the interconnect (alpha = latency per message, beta = 1 / link bandwidth).
-// Compute and communication are not overlapped. Activations are fp32 (as the
-// runtime computes), so every collective moves 4-byte elements.
-//
-// Decode step (batch_local sequences at context `context`): FLOPs = 2 x active
-// matmul parameters per token (MoE: k of E experts) + attention 4 x H_l x hd x
-// positions per layer; bytes = weights read (MoE: experts touched by the batch)
-// + the KV cache read. Collectives: 2 all-reduces per layer of [B_l, D], one
-// after a vocab-parallel embedding lookup, one all-gather of the logits [B_l, V].
-// Prefill (one prompt of prompt_len tokens, in chunks): per chunk the same,
-// with causal attention over the positions so far; the weights are read once
-// per chunk and the logits are computed for the last position only.
+// The latency model: a roofline per device (max of FLOPs / peak FLOP/s and
+// bytes / memory bandwidth) plus alpha-beta collectives, not overlapped, for
+// one decode step and for a chunked prefill. Terms: docs/DESIGN.md §6.
 #pragma once
 
 #include <cstdint>

@@ -1,19 +1,7 @@
-// The memory model (DESIGN.md §6): bytes of weights (with quantization block
-// scales), KV cache, activations, communication buffers and the runtime
-// reserve, per device. All figures are exact byte counts.
-//
-// Weight storage:
-//   fp32 / bf16 / fp16: every tensor in that dtype.
-//   int8 / int4: tensors of rank >= 2 are quantized in blocks of kQuantBlock (32)
-//     consecutive elements along the last (input) dimension, each block with one
-//     bf16 scale: int8 = 8.5 bits and int4 = 4.5 bits per element. Rank-1 tensors
-//     (norms, biases, sinks) stay bf16.
-// KV cache: fp32, bf16 or fp16; or int8 with one bf16 scale per (position, KV
-//   head) for each of K and V (hd + 2 bytes per head and position).
-// Activations: arch/device_bytes.h (what the runtime allocates), fp32.
-// Comm buffers: one fp32 staging buffer [rows, D] for the all-reduces when mp > 1.
-// Reserve: 10% of device memory by default (vLLM and TensorRT-LLM use 90%),
-//   configurable as a fraction or as bytes.
+// The memory model: exact bytes per device of weights, KV cache, activations
+// and comm buffers (the formulas of arch/device_bytes.h, shared with the
+// runtime) and the runtime reserve (default 10%); max batch and max sequence
+// length searches. Formulas: docs/DESIGN.md §6.
 #pragma once
 
 #include <cstdint>

@@ -1,31 +1,8 @@
-// Plan: a sharding config file (JSON) — what mesh-plan writes and mesh-run
-// executes. Users may hand-write or edit one; load() validates it.
-//
-// {
-//   "format": "meshlm-plan", "version": 1,
-//   "model":  {"name": "...", "config": {<Hugging Face config.json fields>}},
-//   "mesh":   {"shape": [2, 2], "axis_names": ["dp", "mp"]},
-//   "rules":  [{"pattern": "model\\.layers\\.\\d+\\.self_attn\\.[qkv]_proj\\.weight",
-//               "spec": ["mp", null]}, ...],                     // first match wins
-//   "tensors": {"model.embed_tokens.weight":
-//                 {"shape": [512, 64], "dtype": "fp32", "spec": ["mp", null]}, ...},
-//   "kv_cache":    {"spec": ["dp", "mp", null, null], "dtype": "fp32"},  // [B, K, S, hd]
-//   "activations": {"spec": ["dp", null, null]},                         // [B, T, D]
-//   "dtypes": {"weights": "fp32", "kv_cache": "fp32", "compute": "fp32"},
-//   "seq_len": 512, "batch": 4, "prefill_chunk": 512,
-//   "device": {<DeviceSpec>},                     // optional
-//   "predicted_bytes_per_device": {"weights": ..., "kv_cache": ..., "activations": ...,
-//                                  "comm": ..., "reserve": ..., "capacity": ...}
-// }
-// Required: "mesh", "seq_len", "batch". Optional, with defaults: "format"/"version"
-// (checked when present), "model", "rules" (none), "tensors" (none: every tensor
-// then resolves through the rules), "kv_cache" (P('dp','mp',None,None)),
-// "activations" (P('dp',None,None)), "dtypes" (fp32), "prefill_chunk" (seq_len),
-// "device", "predicted_bytes_per_device". A tensor entry's "dtype" defaults to fp32.
-// When the KV cache spec leaves dimension 1 (KV heads) unsharded and mp > K, each
-// device caches only the one KV head its query heads use (vLLM-style replication).
-// save() writes one line per rule and per tensor in the plan's order; load()
-// keeps the file's tensor order (from_json sorts tensor names naturally).
+// Plan: a sharding config file (JSON, format "meshlm-plan" version 1) — what
+// mesh-plan writes and mesh-run executes. Users may hand-write or edit one;
+// load() validates it (axes, repeated axes, spec ranks, divisibility, KV cache
+// and activation specs) and keeps the file's tensor order. Fields, defaults
+// and validation: docs/DESIGN.md §5 (Plan files).
 #pragma once
 
 #include <cstdint>

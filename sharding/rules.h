@@ -1,6 +1,7 @@
 // Sharding rules: an ordered list of (regex on canonical tensor name ->
-// PartitionSpec); the first rule whose regex matches the whole name wins
-// (in the manner of MaxText's logical axis rules).
+// PartitionSpec); the first rule whose regex matches the whole name wins.
+// Regexes on parameter names, in the flax/EasyLM style (not MaxText's logical
+// axis rules). Default rules and the Megatron scheme: docs/DESIGN.md §4.
 #pragma once
 
 #include <optional>

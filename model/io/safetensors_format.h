@@ -1,7 +1,6 @@
-// The safetensors file format (DESIGN.md §5): 8-byte little-endian header
-// length N, N bytes of JSON (name -> {dtype, shape, data_offsets}, optional
-// __metadata__), then the raw data. Parsing validates everything a reader
-// relies on; the writer helpers are shared by checkpoint_writer.
+// The safetensors file format: header parsing (validating everything a
+// reader relies on) and dtype names shared by the writer. Format facts:
+// docs/DESIGN.md §5.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Tokenizer: the llama2.c tokenizer.bin format and its reference BPE encoder
-// and decoder (DESIGN.md §5). Pieces use a plain space where SentencePiece
-// uses '▁'.
+// and decoder. Pieces use a plain space where SentencePiece uses '▁'. File
+// format and encode/decode rules: docs/DESIGN.md §5.
 #pragma once
 
 #include <cstdint>

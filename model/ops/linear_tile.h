@@ -1,20 +1,9 @@
 // Internal to meshlm::ops: the dot-product tile kernel behind linear().
-//
-// A tile computes R weight rows x N input rows, each output as the dot
-// product of one weight row and one input row along `cols`, in ONE fixed
-// order that does not depend on R, N or where the tile sits:
-//   - 16 fp32 lanes; lane l accumulates fma(w[k], x[k], acc[l]) for
-//     k = l, l + 16, l + 32, ... in increasing k (the last, partial chunk
-//     only touches lanes k < cols);
-//   - the 16 lanes are summed by the tree (l + l+8), then (+4), (+2), (+1);
-//   - then bias (when given) is added, then y += (accumulate) or y = .
-// So every output element is bit-identical whatever the batch size n, the
-// other rows of the batch, the tile shape or the code path (AVX-512 or the
-// portable emulation below), which is what makes batched decoding produce
-// exactly the tokens of single-sequence decoding.
-//
-// bf16 weights are widened exactly (bits << 16) before the fma, so a bf16
-// matrix gives the same bits as its fp32 widening.
+// A tile computes R weight rows x N input rows, each output in ONE fixed order
+// (16 fp32 lanes of fma along the row, then a fixed lane tree, then bias, then
+// accumulate) that does not depend on R, N, the tile's place or the code path
+// (AVX-512 or the portable emulation below, which is the specification the
+// tests check). The order and why it matters: docs/DESIGN.md §11.
 #pragma once
 
 #include <cmath>
