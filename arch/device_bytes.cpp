@@ -50,9 +50,17 @@ uint64_t weight_bytes(const Shape& shape, DType dtype) {
   return rows * (dtype_bytes(dtype, cols) + dtype_bytes(kQuantScaleDType, blocks));
 }
 
+void check_weight_dtype(DType t) {
+  if (t == DType::i32 || t == DType::u8)
+    MESHLM_FAIL("weight dtype " << dtype_name(t)
+                                << " is not a storage type for weights (use fp32, bf16, fp16, "
+                                   "int8 or int4)");
+}
+
 void check_kv_dtype(DType t) {
-  if (t == DType::i4)
-    MESHLM_FAIL("KV cache dtype int4 is not supported (use fp32, bf16, fp16 or int8)");
+  if (t == DType::i4 || t == DType::i32 || t == DType::u8)
+    MESHLM_FAIL("KV cache dtype " << dtype_name(t)
+                                  << " is not supported (use fp32, bf16, fp16 or int8)");
 }
 
 uint64_t kv_bytes_per_head_position(int64_t head_dim, DType t) {

@@ -56,6 +56,8 @@ bool is_quantized(DType t);  // int8, int4
 DType storage_dtype(const Shape& shape, DType weight_dtype);
 // Bytes of a (shard) shape stored in `dtype`, block scales included.
 uint64_t weight_bytes(const Shape& shape, DType dtype);
+// Throws unless the weight dtype is fp32, bf16, fp16, int8 or int4.
+void check_weight_dtype(DType weight_dtype);
 // Throws unless the KV dtype is fp32, bf16, fp16 or int8.
 void check_kv_dtype(DType kv_dtype);
 // Bytes of one head's K (or V) vector at one position, scale included.

@@ -1,41 +1,23 @@
 // Collectives over one mesh axis or the whole mesh (an AxisGroup from
-// DeviceMesh::axis()). Semantics match MPI: every rank of the group calls the
+// DeviceMesh::axis()), with MPI's semantics: every rank of the group calls the
 // same collective with the same count and dtype; results are bit-identical on
-// every rank. fp32 and bf16 (bf16 is reduced with fp32 accumulation and rounded
-// once, DESIGN.md §7); the data-movement collectives (all_gather, broadcast,
-// all_to_all) also move fp16 and int8.
-//
-// The project's own algorithms are built on MPI point-to-point:
-//   all_reduce     small: recursive doubling (non-powers of two fold the extra
-//                  ranks in first); large: ring reduce-scatter + ring all-gather.
-//                  Each element's sum is formed once, in a fixed order, in fp32,
-//                  then distributed, so every rank holds the same bits.
-//   reduce_scatter ring, fp32 partials travel around the ring.
-//   all_gather     ring.
-//   broadcast      small: binomial tree; large: pipelined chain.
-//   all_to_all     pairwise exchange.
-// CollectiveImpl::mpi runs the plain MPI collective on the same data instead
-// (MPI_Allreduce, ...), for mesh-bench's comparison; bf16 reductions then use
-// an MPI_Op that widens to fp32, adds and rounds at every step.
-//
-// Counts: `count` is in elements. Counts need not divide the group size
-// (all_reduce splits its ring chunks unevenly); a count whose byte size
-// overflows (e.g. a negative value converted to size_t) is rejected with a
-// meshlm::Error, as are null buffers with count > 0, unsupported dtypes, a root
-// out of range and partially overlapping send/recv buffers. These checks are
-// local (no communication), so pass the same arguments on every rank.
-//
-// In-place: all_reduce and all_to_all when send == recv; all_gather when send
-// == recv (this rank's block at the start of recv) or send == recv + rank *
-// count elements (MPI's layout); reduce_scatter when send == recv (recv holds
-// the g.size blocks of input and the result replaces its first block).
-//
-// Every call records calls/bytes/seconds in collective_stats() (stats.h).
+// every rank. Reductions (all_reduce, reduce_scatter) take fp32 or bf16 (bf16
+// summed in fp32, rounded once); the data-movement collectives (all_gather,
+// broadcast, all_to_all) move any whole-byte element type: fp32, bf16, fp16,
+// int8, int32 (token ids) and uint8 (bytes of trivially-copyable records).
+// Algorithms (recursive doubling and ring all-reduce, ring reduce-scatter and
+// all-gather, binomial / pipelined-chain broadcast, pairwise all_to_all), the
+// in-place conventions and the argument checks: docs/DESIGN.md §7.
+// CollectiveImpl::mpi runs the plain MPI collective instead, for mesh-bench.
+// `count` is in elements; every call records calls/bytes/seconds in
+// collective_stats() (stats.h).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
+#include <type_traits>
 
 #include "mesh/device_mesh.h"
 #include "sharding/dtype.h"
@@ -70,16 +52,22 @@ void broadcast(const AxisGroup& g, void* buf, size_t count, DType dtype, int roo
 void all_to_all(const AxisGroup& g, const void* send, void* recv, size_t count, DType dtype,
                 CollectiveImpl impl = CollectiveImpl::meshlm);
 
-// The DType of a C++ element type (float -> f32, bf16 -> bf16).
+// The DType of a C++ element type: float, bf16, int32_t, uint8_t, std::byte.
 template <class T>
-constexpr DType dtype_of();
-template <>
-constexpr DType dtype_of<float>() {
-  return DType::f32;
-}
-template <>
-constexpr DType dtype_of<bf16>() {
-  return DType::bf16;
+constexpr bool kHasDType =
+    std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, int32_t> ||
+    std::is_same_v<T, uint8_t> || std::is_same_v<T, std::byte>;
+template <class T>
+constexpr DType dtype_of() {
+  static_assert(kHasDType<T>, "no DType for this element type");
+  if constexpr (std::is_same_v<T, float>)
+    return DType::f32;
+  else if constexpr (std::is_same_v<T, bf16>)
+    return DType::bf16;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return DType::i32;
+  else
+    return DType::u8;
 }
 
 // Typed conveniences (in-place all-reduce of a whole buffer).
@@ -89,14 +77,20 @@ inline void all_reduce(const AxisGroup& g, std::span<float> inout) {
 inline void all_reduce(const AxisGroup& g, std::span<bf16> inout) {
   all_reduce(g, inout.data(), inout.data(), inout.size(), DType::bf16);
 }
-// recv.size() must be g.size * send.size().
+// recv.size() must be g.size * send.size(). Elements with a DType travel as
+// that type; other trivially copyable records (structs of figures, (value,
+// id) pairs) as their bytes (uint8).
 template <class T>
 void all_gather(const AxisGroup& g, std::span<const T> send, std::span<T> recv) {
+  static_assert(std::is_trivially_copyable_v<T>);
   if (recv.size() != send.size() * static_cast<size_t>(g.size))
     throw Error("all_gather over axis '" + g.name + "': recv has " + std::to_string(recv.size()) +
                 " elements, expected " + std::to_string(g.size) + " x " +
                 std::to_string(send.size()));
-  all_gather(g, send.data(), recv.data(), send.size(), dtype_of<T>());
+  if constexpr (kHasDType<T>)
+    all_gather(g, send.data(), recv.data(), send.size(), dtype_of<T>());
+  else
+    all_gather(g, send.data(), recv.data(), send.size() * sizeof(T), DType::u8);
 }
 
 }  // namespace meshlm

@@ -229,6 +229,10 @@ MPI_Datatype mpi_type(DType dtype) {
     case DType::bf16:
     case DType::f16:
       return MPI_UINT16_T;
+    case DType::i32:
+      return MPI_INT32_T;
+    case DType::u8:
+      return MPI_UINT8_T;
     default:
       return MPI_INT8_T;
   }

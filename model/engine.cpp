@@ -54,7 +54,8 @@ Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh&
       positions_(static_cast<size_t>(layout_.batch_local), 0),
       rows_(static_cast<size_t>(layout_.rows)),
       tokens_(static_cast<size_t>(layout_.rows)),
-      logit_rows_(static_cast<size_t>(layout_.batch_local)) {}
+      logit_rows_(static_cast<size_t>(layout_.batch_local)),
+      candidates_(static_cast<size_t>(layout_.batch_local * (1 + mp_.size))) {}
 
 void Engine::reset_all() {
   std::fill(positions_.begin(), positions_.end(), 0);
@@ -92,16 +93,9 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
   linear(ws_.xb, m, weights_.classifier().view(), ws_.logits + out0 * layout_.vocab.size);
 }
 
-void Engine::gather_logits(int64_t m) {
-  logits_count_ = m;
-  gathered_ = true;
-  if (layout_.vocab_sharded && mp_.size > 1)
-    all_gather(mp_, ws_.logits, ws_.logits_gathered, static_cast<size_t>(m * layout_.vocab.size),
-               DType::f32);
-}
-
 LogitsView Engine::logits(int64_t i) {
-  MESHLM_CHECK(gathered_, "logits read after a pass without gather (or after greedy_tokens)");
+  MESHLM_CHECK(logits_state_ == LogitsState::gathered,
+               "logits read after a pass with Logits::sharded (or after greedy_tokens)");
   MESHLM_CHECK(i >= 0 && i < logits_count_, "logits row " << i << " of " << logits_count_);
   const int64_t Vl = layout_.vocab.size;
   if (layout_.vocab_sharded && mp_.size > 1)
@@ -111,37 +105,33 @@ LogitsView Engine::logits(int64_t i) {
 
 void Engine::greedy_tokens(std::span<int32_t> out) {
   const int64_t m = logits_count_, Vl = layout_.vocab.size;
+  MESHLM_CHECK(logits_state_ != LogitsState::none, "greedy_tokens without a forward pass");
   MESHLM_CHECK(static_cast<int64_t>(out.size()) == m, out.size()
                                                           << " outputs for " << m << " rows");
-  gathered_ = false;
+  logits_state_ = LogitsState::none;
   const bool sharded = layout_.vocab_sharded && mp_.size > 1;
-  // (best logit, its global id) of this rank's slice, per row: [m][2] floats;
-  // ids travel as floats, exact below 2^24.
-  float* mine = ws_.logits_gathered;
+  const std::span<Candidate> mine(candidates_.data(), static_cast<size_t>(m));
   for (int64_t i = 0; i < m; ++i) {
     const int32_t local = argmax(LogitsView{ws_.logits + i * Vl, Vl, Vl, 1});
-    if (!sharded) {
-      out[static_cast<size_t>(i)] = local;
-      continue;
-    }
-    mine[2 * i] = ws_.logits[i * Vl + local];
-    mine[2 * i + 1] = static_cast<float>(layout_.vocab.begin + local);
+    out[static_cast<size_t>(i)] = local;
+    mine[static_cast<size_t>(i)] = {ws_.logits[i * Vl + local],
+                                    static_cast<int32_t>(layout_.vocab.begin + local)};
   }
   if (!sharded) return;
-  MESHLM_CHECK(config_.vocab_size < (int64_t{1} << 24) &&
-                   2 * m * (1 + mp_.size) <= layout_.batch_local * config_.vocab_size,
-               "greedy_tokens scratch");
-  float* all = mine + 2 * m;  // [mp][m][2], mp ranks in vocabulary order
-  all_gather(mp_, mine, all, static_cast<size_t>(2 * m), DType::f32);
+  // [mp][m], mp ranks in vocabulary order, after this rank's own m.
+  const std::span<Candidate> all(candidates_.data() + m, static_cast<size_t>(m * mp_.size));
+  all_gather(mp_, std::span<const Candidate>(mine), all);
   for (int64_t i = 0; i < m; ++i) {
-    int r_best = 0;
-    for (int r = 1; r < mp_.size; ++r)  // strictly greater: ties keep the lower ids
-      if (all[(r * m + i) * 2] > all[(r_best * m + i) * 2]) r_best = r;
-    out[static_cast<size_t>(i)] = static_cast<int32_t>(all[(r_best * m + i) * 2 + 1]);
+    const Candidate* best = &all[static_cast<size_t>(i)];
+    for (int r = 1; r < mp_.size; ++r) {  // strictly greater: ties keep the lower ids
+      const Candidate& c = all[static_cast<size_t>(r * m + i)];
+      if (c.value > best->value) best = &c;
+    }
+    out[static_cast<size_t>(i)] = best->id;
   }
 }
 
-void Engine::prefill(std::span<const SlotTokens> prompts, bool gather) {
+void Engine::prefill(std::span<const SlotTokens> prompts, Logits want) {
   const int64_t count = static_cast<int64_t>(prompts.size());
   MESHLM_CHECK(count <= layout_.batch_local,
                count << " prompts for a local batch of " << layout_.batch_local);
@@ -166,11 +156,11 @@ void Engine::prefill(std::span<const SlotTokens> prompts, bool gather) {
     }
     forward(rows_.data(), n, logit_rows_.data(), m, std::max<int64_t>(first_done, 0));
   }
-  finish_pass(count, gather);
+  finish_pass(count, want);
 }
 
 void Engine::decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens,
-                         bool gather) {
+                         Logits want) {
   const int64_t n = static_cast<int64_t>(slots.size());
   MESHLM_CHECK(tokens.size() == slots.size() && n >= 1 && n <= layout_.batch_local,
                "decode_step of " << n << " slots for a local batch of " << layout_.batch_local);
@@ -181,13 +171,15 @@ void Engine::decode_step(std::span<const int32_t> slots, std::span<const int32_t
     logit_rows_[static_cast<size_t>(i)] = i;
   }
   forward(rows_.data(), n, logit_rows_.data(), n, 0);
-  finish_pass(n, gather);
+  finish_pass(n, want);
 }
 
-void Engine::finish_pass(int64_t m, bool gather) {
+void Engine::finish_pass(int64_t m, Logits want) {
   logits_count_ = m;
-  gathered_ = false;
-  if (gather) gather_logits(m);
+  logits_state_ = want == Logits::gathered ? LogitsState::gathered : LogitsState::sharded;
+  if (want == Logits::gathered && layout_.vocab_sharded && mp_.size > 1)
+    all_gather(mp_, ws_.logits, ws_.logits_gathered, static_cast<size_t>(m * layout_.vocab.size),
+               DType::f32);
 }
 
 }  // namespace meshlm

@@ -34,6 +34,10 @@
 
 namespace meshlm {
 
+// How a forward pass keeps its logits: all-gathered over mp (for sampling
+// from logits(i)), or as each rank's vocabulary slice (greedy_tokens only).
+enum class Logits { gathered, sharded };
+
 // One prompt for prefill: tokens appended to slot `slot` at its next positions.
 struct SlotTokens {
   int32_t slot = 0;
@@ -64,38 +68,43 @@ class Engine {
   // Appends each prompt to its slot (distinct slots, at most batch_local of
   // them), running the model over all their tokens in forward passes of at
   // most max(prefill_chunk, batch_local) rows — one GEMM per weight per pass.
-  // Afterwards logits(i) holds the logits of the last token of prompts[i]
-  // (with gather = false only greedy_tokens() can read them: the
-  // vocabulary-sharded logits are not all-gathered).
-  void prefill(std::span<const SlotTokens> prompts, bool gather = true);
-  // Feeds tokens[i] to slots[i] at its next position; afterwards logits(i)
-  // holds that slot's next-token logits.
+  // Afterwards row i of the logits is the last token of prompts[i]; `want`
+  // says how they are kept (Logits::gathered: logits(i) reads them;
+  // Logits::sharded: only greedy_tokens() can).
+  void prefill(std::span<const SlotTokens> prompts, Logits want = Logits::gathered);
+  // Feeds tokens[i] to slots[i] at its next position; afterwards row i of the
+  // logits is that slot's next-token logits, kept as `want` says.
   void decode_step(std::span<const int32_t> slots, std::span<const int32_t> tokens,
-                   bool gather = true);
+                   Logits want = Logits::gathered);
 
   // Full-vocabulary logits of the i-th sequence of the last prefill or
-  // decode_step (bit-identical on every rank of the mp group). Writable: the
-  // sampler turns them into probabilities in place.
+  // decode_step run with Logits::gathered (bit-identical on every rank of the
+  // mp group). Writable: the sampler turns them into probabilities in place.
   LogitsView logits(int64_t i);
   int64_t logits_count() const { return logits_count_; }
 
   // The greedy next token of each sequence of the last prefill/decode_step
   // (out[i] for logits row i; ties go to the lowest id), computed where the
   // logits are: each rank's argmax over its vocabulary slice, then one
-  // all-gather over mp of (value, id) per sequence instead of the logits.
-  // Collective over the mp group; invalidates logits(i).
+  // all-gather over mp of a (value, id) record per sequence instead of the
+  // logits. Collective over the mp group; afterwards logits(i) is invalid.
   void greedy_tokens(std::span<int32_t> out);
 
-  // The raw forward pass: runs `n` tokens (of one or more sequences; the rows
-  // of a sequence in increasing position order) through the model; for the rows listed in
-  // logit_rows computes the logits into logits rows out0, out0+1, ... (this rank's vocabulary slice
-  // until gather_logits).
-  void forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows, int64_t m, int64_t out0);
-  // All-gathers the first m rows of logits over mp (when vocab-sharded).
-  void gather_logits(int64_t m);
-
  private:
-  void finish_pass(int64_t m, bool gather);
+  // The raw forward pass: runs `n` tokens (of one or more sequences; the rows
+  // of a sequence in increasing position order) through the model; for the
+  // rows listed in logit_rows computes this rank's vocabulary slice of the
+  // logits into logits rows out0, out0+1, ...
+  void forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows, int64_t m, int64_t out0);
+  // Records the m logits rows of the pass and all-gathers them over mp when
+  // `want` is Logits::gathered and the vocabulary is sharded.
+  void finish_pass(int64_t m, Logits want);
+
+  // A rank's best logit over its vocabulary slice and its global id.
+  struct Candidate {
+    float value;
+    int32_t id;
+  };
 
   ModelConfig config_;
   Plan plan_;
@@ -107,12 +116,15 @@ class Engine {
   ModelWeights weights_;
   KVCache kv_;
   Workspace ws_;
-  std::vector<int64_t> positions_;   // [B_l] next position per slot
-  std::vector<TokenRow> rows_;       // [rows] scratch of one forward pass (preallocated)
-  std::vector<int32_t> tokens_;      // [rows]
-  std::vector<int64_t> logit_rows_;  // [B_l]
+  std::vector<int64_t> positions_;     // [B_l] next position per slot
+  std::vector<TokenRow> rows_;         // [rows] scratch of one forward pass (preallocated)
+  std::vector<int32_t> tokens_;        // [rows]
+  std::vector<int64_t> logit_rows_;    // [B_l]
+  std::vector<Candidate> candidates_;  // [mp][B_l] greedy_tokens scratch (preallocated)
   int64_t logits_count_ = 0;
-  bool gathered_ = false;  // logits_gathered holds the full logits of the last pass
+  // What the logits rows of the last pass hold: nothing (after greedy_tokens),
+  // this rank's slice (sharded) or the full vocabulary (gathered).
+  enum class LogitsState { none, sharded, gathered } logits_state_ = LogitsState::none;
 };
 
 }  // namespace meshlm

@@ -1,15 +1,12 @@
-// all_gather of plain values (ids, byte counts, seconds) over a group, for
-// collecting results and reports on every rank. The collectives move fp32
-// elements; a gather only copies them, so any trivially copyable values
-// travel bit-exactly as their bytes reinterpreted as floats.
+// all_gather of per-rank values or records (ids, counters, timings) over a
+// group, for collecting results and reports on every rank: each travels as
+// its own type (collectives.h), records as their bytes.
 #pragma once
 
-#include <cstring>
-#include <type_traits>
+#include <span>
 #include <vector>
 
 #include "collectives/collectives.h"
-#include "sharding/error.h"
 
 namespace meshlm {
 
@@ -17,13 +14,8 @@ namespace meshlm {
 // the group's ranks (group-rank order).
 template <class T>
 std::vector<T> all_gather_values(const AxisGroup& g, const std::vector<T>& mine) {
-  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) % sizeof(float) == 0);
-  const size_t floats = mine.size() * sizeof(T) / sizeof(float);
-  std::vector<float> send(floats), recv(floats * static_cast<size_t>(g.size));
-  if (floats) std::memcpy(send.data(), mine.data(), floats * sizeof(float));
-  all_gather(g, send.data(), recv.data(), floats, DType::f32);
   std::vector<T> out(mine.size() * static_cast<size_t>(g.size));
-  if (!out.empty()) std::memcpy(out.data(), recv.data(), recv.size() * sizeof(float));
+  all_gather(g, std::span<const T>(mine), std::span<T>(out));
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "model/generate.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 
 #include "collectives/stats.h"
@@ -12,18 +13,23 @@ namespace meshlm {
 namespace {
 
 constexpr const char* kOps[] = {"all_reduce", "all_gather"};
+constexpr size_t kNumOps = std::size(kOps);
 
-// This rank's counters of kOps (calls, bytes, seconds), as doubles.
-std::vector<double> op_counters() {
-  std::vector<double> out;
+// This rank's counters of kOps.
+std::array<CollectiveCounter, kNumOps> op_counters() {
+  std::array<CollectiveCounter, kNumOps> out;
   const auto& c = collective_stats().counters();
-  for (const char* op : kOps) {
-    auto it = c.find(op);
-    const CollectiveCounter k = it == c.end() ? CollectiveCounter{} : it->second;
-    out.insert(out.end(), {static_cast<double>(k.calls), static_cast<double>(k.bytes), k.seconds});
-  }
+  for (size_t k = 0; k < kNumOps; ++k)
+    if (auto it = c.find(kOps[k]); it != c.end()) out[k] = it->second;
   return out;
 }
+
+// One rank's figures of a generate() call, gathered as a record.
+struct RankFigures {
+  double prefill_s = 0, decode_s = 0, collective_s = 0;
+  int64_t decode_rows = 0;
+  std::array<CollectiveCounter, kNumOps> ops{};  // during generation
+};
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -101,9 +107,10 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   // Active sequences of the decode loop, preallocated: slot and last token.
   std::vector<int32_t> active_slot(static_cast<size_t>(B)), active_token(static_cast<size_t>(B));
   // Greedy decoding never gathers the logits: a distributed argmax
-  // (Engine::greedy_tokens) moves 2 floats per sequence and rank instead of
-  // the vocabulary.
+  // (Engine::greedy_tokens) moves one (value, id) pair per sequence and rank
+  // instead of the vocabulary.
   const bool greedy = opt.sampling.temperature <= 0.0f || opt.sampling.top_k == 1;
+  const Logits logits_mode = greedy ? Logits::sharded : Logits::gathered;
   std::vector<int32_t> next(static_cast<size_t>(B));
   auto next_token = [&](int64_t row, int32_t slot) {
     return greedy ? next[static_cast<size_t>(row)]
@@ -136,10 +143,10 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
 
   engine.reset_all();
   const double coll0 = collective_stats().total_seconds();
-  const std::vector<double> ops0 = op_counters();
+  const auto ops0 = op_counters();
   const double t0 = now_s();
   if (local > 0 && N > 0) {
-    engine.prefill(slots, !greedy);
+    engine.prefill(slots, logits_mode);
     if (greedy) engine.greedy_tokens({next.data(), static_cast<size_t>(local)});
     for (int64_t s = 0; s < local; ++s) accept(s, next_token(s, static_cast<int32_t>(s)));
   }
@@ -147,7 +154,7 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   // Decode: all active sequences of this replica together, one token each.
   while (active > 0) {
     engine.decode_step({active_slot.data(), static_cast<size_t>(active)},
-                       {active_token.data(), static_cast<size_t>(active)}, !greedy);
+                       {active_token.data(), static_cast<size_t>(active)}, logits_mode);
     if (greedy) engine.greedy_tokens({next.data(), static_cast<size_t>(active)});
     decode_rows += active;
     const int64_t stepped = active;
@@ -159,10 +166,13 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   }
   const double t2 = now_s();
   const double coll = collective_stats().total_seconds() - coll0;
-  std::vector<double> ops = op_counters();
-  for (size_t i = 0; i < ops.size(); ++i) ops[i] -= ops0[i];
+  RankFigures mine_figures{t1 - t0, t2 - t1, coll, decode_rows, op_counters()};
+  for (size_t k = 0; k < kNumOps; ++k) {
+    CollectiveCounter& op = mine_figures.ops[k];
+    op = {op.calls - ops0[k].calls, op.bytes - ops0[k].bytes, op.seconds - ops0[k].seconds};
+  }
 
-  // Gather: per slot [count, finish, ids x N], plus this rank's figures.
+  // Gather: per slot [count, finish, ids x N] (int32), plus this rank's figures.
   const size_t rec = static_cast<size_t>(2 + N);
   std::vector<int32_t> mine(static_cast<size_t>(B) * rec, 0);
   for (int64_t s = 0; s < local; ++s) {
@@ -172,10 +182,7 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
     std::copy(out[static_cast<size_t>(s)].begin(), out[static_cast<size_t>(s)].end(), r + 2);
   }
   const std::vector<int32_t> all = all_gather_values(mesh.all(), mine);
-  std::vector<double> mine_figures = {t1 - t0, t2 - t1, coll, static_cast<double>(decode_rows)};
-  mine_figures.insert(mine_figures.end(), ops.begin(), ops.end());
-  const size_t nf = mine_figures.size();
-  const std::vector<double> figures = all_gather_values(mesh.all(), mine_figures);
+  const std::vector<RankFigures> figures = all_gather_values(mesh.all(), std::vector{mine_figures});
 
   GenerateResult result;
   for (int64_t g = 0; g < count; ++g) {
@@ -191,17 +198,15 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   GenerateTiming& T = result.timing;
   for (auto& p : prompts) T.prompt_tokens += static_cast<int64_t>(p.size());
   for (int r = 0; r < mesh.size(); ++r) {
-    const double* f = &figures[static_cast<size_t>(r) * nf];
-    T.prefill_s = std::max(T.prefill_s, f[0]);
-    T.decode_s = std::max(T.decode_s, f[1]);
-    T.collective_s.push_back(f[2]);
-    T.busy_s.push_back(f[0] + f[1]);
-    if (r % L.mp == 0) T.decode_tokens += static_cast<int64_t>(f[3]);
+    const RankFigures& f = figures[static_cast<size_t>(r)];
+    T.prefill_s = std::max(T.prefill_s, f.prefill_s);
+    T.decode_s = std::max(T.decode_s, f.decode_s);
+    T.collective_s.push_back(f.collective_s);
+    T.busy_s.push_back(f.prefill_s + f.decode_s);
+    if (r % L.mp == 0) T.decode_tokens += f.decode_rows;
     auto& per_op = T.collectives.emplace_back();
-    for (size_t k = 0; k < std::size(kOps); ++k)
-      if (f[4 + 3 * k] > 0)
-        per_op[kOps[k]] = CollectiveCounter{static_cast<uint64_t>(f[4 + 3 * k]),
-                                            static_cast<uint64_t>(f[5 + 3 * k]), f[6 + 3 * k]};
+    for (size_t k = 0; k < kNumOps; ++k)
+      if (f.ops[k].calls > 0) per_op[kOps[k]] = f.ops[k];
   }
   return result;
 }

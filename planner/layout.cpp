@@ -45,6 +45,7 @@ ShardingRules default_rules(const ModelConfig& c, bool kv_replicated, bool vocab
 }
 
 MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType weight_dtype) {
+  check_weight_dtype(weight_dtype);
   if (!mesh.has_axis("dp") || !mesh.has_axis("mp") || mesh.num_axes() != 2)
     MESHLM_FAIL("the planner lays models out on a mesh with axes 'dp' and 'mp', got "
                 << mesh.to_string());

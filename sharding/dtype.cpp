@@ -10,7 +10,10 @@ DType parse_dtype(const std::string& s) {
   if (s == "fp16" || s == "f16" || s == "float16" || s == "half" || s == "F16") return DType::f16;
   if (s == "int8" || s == "i8" || s == "I8") return DType::i8;
   if (s == "int4" || s == "i4") return DType::i4;
-  MESHLM_FAIL("unknown dtype '" << s << "' (expected one of fp32, bf16, fp16, int8, int4)");
+  if (s == "int32" || s == "i32" || s == "I32") return DType::i32;
+  if (s == "uint8" || s == "u8" || s == "U8") return DType::u8;
+  MESHLM_FAIL(
+      "unknown dtype '" << s << "' (expected one of fp32, bf16, fp16, int8, int4, int32, uint8)");
 }
 
 const char* dtype_name(DType t) {
@@ -25,6 +28,10 @@ const char* dtype_name(DType t) {
       return "int8";
     case DType::i4:
       return "int4";
+    case DType::i32:
+      return "int32";
+    case DType::u8:
+      return "uint8";
   }
   return "?";
 }
@@ -32,11 +39,13 @@ const char* dtype_name(DType t) {
 int dtype_bits(DType t) {
   switch (t) {
     case DType::f32:
+    case DType::i32:
       return 32;
     case DType::bf16:
     case DType::f16:
       return 16;
     case DType::i8:
+    case DType::u8:
       return 8;
     case DType::i4:
       return 4;

@@ -1,6 +1,7 @@
 // all_gather, broadcast and all_to_all under mpirun (1-4 ranks): every
-// layout (out-of-place and the in-place ones), both dtypes and the byte-sized
-// ones, odd counts, every root, every backend; results identical across ranks.
+// layout (out-of-place and the in-place ones), both float dtypes and every
+// whole-byte type (fp16, int8, int32, uint8, records), odd counts, every root, every backend;
+// results identical across ranks.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -52,26 +53,68 @@ TEST(AllGather, ConcatenatesInGroupOrderForEveryLayout) {
           }
 }
 
-TEST(AllGather, MovesFp16AndInt8BytesAndTypedSpans) {
+// A byte pattern that differs per rank and per byte.
+unsigned char pattern(size_t rank, size_t i) {
+  return static_cast<unsigned char>(rank * 31 + i * 7 + 1);
+}
+
+TEST(Movement, EveryWholeByteTypeOnEveryBackend) {
   for (const auto& tg : test_groups()) {
     const AxisGroup& g = *tg.g;
-    const size_t p = static_cast<size_t>(g.size), count = 13;
-    for (DType t : {DType::f16, DType::i8}) {
-      const size_t es = esize(t);
-      std::vector<unsigned char> send(count * es), recv(p * count * es);
-      for (size_t i = 0; i < send.size(); ++i)
-        send[i] = static_cast<unsigned char>(g.rank * 31 + i * 7 + 1);
-      all_gather(g, send.data(), recv.data(), count, t);
-      for (size_t q = 0; q < p; ++q)
-        for (size_t i = 0; i < count * es; ++i)
-          ASSERT_EQ(recv[q * count * es + i], static_cast<unsigned char>(q * 31 + i * 7 + 1))
-              << dtype_name(t) << " block " << q << " byte " << i;
-    }
+    const size_t p = static_cast<size_t>(g.size), r = static_cast<size_t>(g.rank), count = 13;
+    for (DType t : {DType::f16, DType::i8, DType::i32, DType::u8})
+      for (CollectiveImpl impl : kAllImpls) {
+        SCOPED_TRACE(describe(tg, t, false, impl, count));
+        const size_t es = esize(t), block = count * es;
+        std::vector<unsigned char> send(p * block), recv(p * block);
+        for (size_t i = 0; i < send.size(); ++i) send[i] = pattern(r, i);
+        all_gather(g, send.data(), recv.data(), count, t, impl);
+        for (size_t q = 0; q < p; ++q)
+          for (size_t i = 0; i < block; ++i) ASSERT_EQ(recv[q * block + i], pattern(q, i));
+        all_to_all(g, send.data(), recv.data(), count, t, impl);
+        for (size_t q = 0; q < p; ++q)  // block q came from rank q: its block r
+          for (size_t i = 0; i < block; ++i)
+            ASSERT_EQ(recv[q * block + i], pattern(q, r * block + i));
+        const int root = static_cast<int>(p - 1);
+        broadcast(g, send.data(), count, t, root, impl);
+        for (size_t i = 0; i < block; ++i) ASSERT_EQ(send[i], pattern(p - 1, i));
+      }
+  }
+}
+
+TEST(AllGather, TypedSpansOfFloatsIdsAndRecords) {
+  for (const auto& tg : test_groups()) {
+    const AxisGroup& g = *tg.g;
+    const size_t p = static_cast<size_t>(g.size);
     std::vector<float> mine(5, static_cast<float>(g.rank) + 0.5f), all(5 * p);
     all_gather<float>(g, mine, all);
     for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<float>(i / 5) + 0.5f);
     std::vector<float> wrong_size(5 * p + 1);
     EXPECT_THROW(all_gather<float>(g, mine, wrong_size), Error);
+
+    // Ids above 2^24 (not exact as floats) travel as int32.
+    const std::vector<int32_t> ids = {(1 << 30) + g.rank, -7 - g.rank};
+    std::vector<int32_t> all_ids(2 * p);
+    all_gather<int32_t>(g, ids, all_ids);
+    for (size_t q = 0; q < p; ++q) {
+      EXPECT_EQ(all_ids[2 * q], (1 << 30) + static_cast<int32_t>(q));
+      EXPECT_EQ(all_ids[2 * q + 1], -7 - static_cast<int32_t>(q));
+    }
+
+    // Records travel as their bytes.
+    struct Record {
+      double seconds;
+      int64_t count;
+      int32_t id;
+    };
+    const std::vector<Record> rec = {{0.25 * g.rank, int64_t{1} << 40, g.rank}};
+    std::vector<Record> all_rec(p);
+    all_gather<Record>(g, rec, all_rec);
+    for (size_t q = 0; q < p; ++q) {
+      EXPECT_EQ(all_rec[q].seconds, 0.25 * static_cast<double>(q));
+      EXPECT_EQ(all_rec[q].count, int64_t{1} << 40);
+      EXPECT_EQ(all_rec[q].id, static_cast<int32_t>(q));
+    }
   }
 }
 

@@ -117,7 +117,7 @@ TEST(RuntimeMemory, DecodeStepsAllocateNothing) {
         for (size_t i = 0; i < slots.size(); ++i)
           tokens[i] =
               sample(e.logits(static_cast<int64_t>(i)), SamplingParams{0.8f, 10, 0.9f}, rng);
-        e.decode_step(slots, tokens, /*gather=*/false);
+        e.decode_step(slots, tokens, Logits::sharded);
         e.greedy_tokens(tokens);
       }
       EXPECT_EQ(g_allocations.load() - before, 0) << "heap allocations in 40 decode steps";

@@ -1,0 +1,27 @@
+# Checks the JSON a mesh-bench run wrote: the named benchmark, the expected
+# number of results, and in every result each listed field present and > 0.
+#   cmake -DJSON=out.json -DBENCHMARK=decode -DRESULTS=2 -DFIELDS="tokens_per_s;step_ms.avg"
+#         -P check_bench_json.cmake
+file(READ "${JSON}" j)
+string(JSON bench ERROR_VARIABLE err GET "${j}" benchmark)
+if(err OR NOT bench STREQUAL BENCHMARK)
+  message(FATAL_ERROR "${JSON}: benchmark is '${bench}', expected '${BENCHMARK}' ${err}")
+endif()
+string(JSON n LENGTH "${j}" results)
+if(NOT n EQUAL RESULTS)
+  message(FATAL_ERROR "${JSON}: ${n} results, expected ${RESULTS}")
+endif()
+math(EXPR last "${n} - 1")
+foreach(i RANGE ${last})
+  foreach(field ${FIELDS})
+    string(REPLACE "." ";" path "${field}")
+    string(JSON v ERROR_VARIABLE err GET "${j}" results ${i} ${path})
+    if(err)
+      message(FATAL_ERROR "${JSON}: result ${i} has no ${field}")
+    endif()
+    if(NOT v GREATER 0)
+      message(FATAL_ERROR "${JSON}: result ${i} has ${field} = ${v}, expected > 0")
+    endif()
+  endforeach()
+endforeach()
+message("${JSON}: ${n} results of '${BENCHMARK}', ${FIELDS} all > 0")
