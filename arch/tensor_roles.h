@@ -2,7 +2,7 @@
 // with its canonical Hugging Face name, its shape in logical dimensions, its
 // parallel style and when it exists. The inventory, the default sharding
 // rules, the loaders' name mapping, the shard-layout validation and the
-// runtime's weight slots all derive from this one table (docs/DESIGN.md §2.2,
+// runtime's weight slots all derive from this one table (docs/DESIGN.md §2;
 // adding a role or a family: §12).
 #pragma once
 

@@ -19,7 +19,7 @@ inline constexpr Op kAllOps[] = {Op::all_reduce, Op::all_gather, Op::reduce_scat
 const char* op_name(Op op);
 // "all_reduce", ..., or "all" (every op); throws naming the choices.
 std::vector<Op> parse_ops(const std::string& text);
-// nccl-tests' bus bandwidth factor (DESIGN.md §7): 2(p-1)/p, (p-1)/p or 1.
+// nccl-tests' bus bandwidth factor (docs/DESIGN.md §7): 2(p-1)/p, (p-1)/p or 1.
 double busbw_factor(Op op, int p);
 
 // Element counts of one call. `bytes` is the message size as nccl-tests

@@ -1,7 +1,7 @@
 // all_reduce (sum): recursive doubling for small messages, ring
 // reduce-scatter + ring all-gather for large ones. Both form each element's
 // sum once per rank pair / chunk in a fixed order, in fp32, so every rank ends
-// with the same bits (DESIGN.md §7).
+// with the same bits (docs/DESIGN.md §7).
 #include <mpi.h>
 
 #include <bit>

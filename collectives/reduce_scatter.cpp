@@ -1,4 +1,4 @@
-// reduce_scatter: ring algorithm with fp32 partials (DESIGN.md §7), and the
+// reduce_scatter: ring algorithm with fp32 partials (docs/DESIGN.md §7), and the
 // ring reduce-scatter building block that all_reduce uses for large messages.
 #include <mpi.h>
 

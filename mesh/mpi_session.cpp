@@ -21,7 +21,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   set_process_rank(rank_);
   set_fatal_handler(abort_job);
-  // One BLAS thread per rank (DESIGN.md §8): ranks are the parallelism.
+  // One BLAS thread per rank (docs/DESIGN.md §8): ranks are the parallelism.
   openblas_set_num_threads(1);
 }
 

@@ -4,7 +4,7 @@
 // together, one token per step, until each one stops; the outputs are
 // gathered so that every rank returns all sequences.
 //
-// Semantics (those of the llama2.c reference loop, DESIGN.md §5 and
+// Semantics (those of the llama2.c reference loop, docs/DESIGN.md §5 and
 // tests/data/README.md): position p is fed the prompt token p, or the last
 // sampled one; the first generated id is sampled from the logits at
 // position len(prompt)-1; a sampled stop id ends the sequence without being

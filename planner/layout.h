@@ -1,5 +1,5 @@
 // MeshLayout: how a model is laid out on one dp x mp mesh with the default
-// Megatron-style rules (DESIGN.md §4): the ordered rules, the resolved spec and
+// Megatron-style rules (docs/DESIGN.md §4): the ordered rules, the resolved spec and
 // storage dtype of every tensor, the KV cache / activation specs, the per-device
 // dimensions and the exact weight bytes per device.
 #pragma once

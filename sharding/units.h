@@ -1,5 +1,5 @@
 // Byte quantities: parsing "64MiB" / "32GB" and printing with the unit named.
-// GB = 10^9 bytes, GiB = 2^30 bytes (DESIGN.md §6). Also lists for messages.
+// GB = 10^9 bytes, GiB = 2^30 bytes (docs/DESIGN.md §6). Also lists for messages.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Checkpoint: a source of named parameter tensors (canonical Hugging Face
-// names and HF layout, DESIGN.md §4-5) from which a rank reads only its own
+// names and HF layout, docs/DESIGN.md §4-5) from which a rank reads only its own
 // block of each tensor — never the whole tensor.
 #pragma once
 

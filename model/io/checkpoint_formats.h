@@ -8,7 +8,7 @@
 
 namespace meshlm {
 
-// A llama2.c `.bin` (DESIGN.md §5); the config comes from its header.
+// A llama2.c `.bin` (docs/DESIGN.md §5); the config comes from its header.
 std::unique_ptr<Checkpoint> open_llama2c_checkpoint(const std::string& path);
 
 // A Hugging Face model: a directory (config.json + model.safetensors or

@@ -1,6 +1,6 @@
 // Reader of llama2.c checkpoints: the header gives the config, the float32
 // arrays are mapped onto canonical HF names, and q/k rows are exposed in the
-// HF rotate-half layout through a row permutation (DESIGN.md §5).
+// HF rotate-half layout through a row permutation (docs/DESIGN.md §5).
 #include <cstring>
 #include <filesystem>
 #include <sstream>

@@ -1,4 +1,4 @@
-// The llama2.c checkpoint layout (DESIGN.md §5), shared by the reader and the
+// The llama2.c checkpoint layout (docs/DESIGN.md §5), shared by the reader and the
 // writer: the order of the float32 arrays after the 7-int32 header, mapped
 // onto canonical Hugging Face names, and the q/k row permutation between
 // llama2.c's adjacent-pair RoPE and HF's rotate-half RoPE.

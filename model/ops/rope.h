@@ -1,6 +1,6 @@
 // Rotary position embeddings in the Hugging Face rotate-half layout: inside
 // each head of hd values, element j pairs with j + hd/2 (j < hd/2). llama2.c
-// checkpoints are permuted into this layout by the loader (DESIGN.md §5).
+// checkpoints are permuted into this layout by the loader (docs/DESIGN.md §5).
 // Frequencies follow the llama2.c reference bit for bit:
 //   freq_j = 1.0f / powf(theta, (2j) / (float)hd),  angle = pos * freq_j,
 // with rope_scaling "linear" (freq / factor) and "llama3" (HF's

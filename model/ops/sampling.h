@@ -1,7 +1,7 @@
 // Token sampling from the logits of one sequence: greedy argmax (ties go to
 // the lowest id), or temperature + top-k + top-p with a seeded RNG.
 // Deterministic: the same logits and RNG state give the same token on every
-// rank, which is how every mesh agrees (DESIGN.md §4: sampling is identical
+// rank, which is how every mesh agrees (docs/DESIGN.md §4: sampling is identical
 // whatever the mesh; each sequence has its own RNG stream, seeded from the
 // run's seed and the sequence's global index, so the tokens do not depend on
 // which dp replica runs it).

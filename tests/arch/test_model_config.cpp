@@ -19,7 +19,7 @@ namespace {
 // Published parameter counts (the authors' model cards / safetensors totals).
 // The first seven are the table of the shared model-configs README. For the
 // three configs shipped for the other families the counts are also checked by
-// hand from the inventory of DESIGN.md §5:
+// hand from the inventory of docs/DESIGN.md §5:
 //   qwen2-7b: embed + lm_head 2 x 152064 x 3584 = 1,089,994,752; per layer
 //     q 3584x3584 + 3584, k/v 2 x (512x3584 + 512), o 3584x3584, mlp 3 x 3584 x 18944,
 //     norms 2 x 3584 = 233,057,792; x 28 = 6,525,618,176; + final norm 3584

@@ -1,5 +1,5 @@
 // DeviceMesh under mpirun with 1-4 ranks: row-major rank order with mp
-// fastest (DESIGN.md §3), axis groups holding the right ranks, and mesh-size
+// fastest (docs/DESIGN.md §3), axis groups holding the right ranks, and mesh-size
 // errors raised on every rank without hanging.
 #include "mesh/device_mesh.h"
 

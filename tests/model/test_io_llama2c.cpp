@@ -17,7 +17,7 @@ using namespace test;
 
 constexpr int64_t V = 512, D = 64, L = 5, H = 8, K = 4, HD = 8, I = 172, SEQ = 512;
 
-// The raw float32 arrays of the file, located by hand from DESIGN.md §5.
+// The raw float32 arrays of the file, located by hand from docs/DESIGN.md §5.
 struct RawStories {
   std::string bytes = read_bytes(testdata("stories260K.bin"));
   const float* floats() const { return reinterpret_cast<const float*>(bytes.data() + 28); }
