@@ -7,6 +7,7 @@
 
 #include "sharding/device_spec.h"
 #include "sharding/error.h"
+#include "sharding/json_field.h"
 
 namespace meshlm {
 namespace fs = std::filesystem;
@@ -17,27 +18,8 @@ std::string where_of(const std::string& name) {
   return name.empty() ? "model config" : "model config '" + name + "'";
 }
 
-bool present(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && !j.at(key).is_null();
-}
-
-template <class T>
-T field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!present(j, key)) MESHLM_FAIL(where << " has no field '" << key << "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    MESHLM_FAIL(where << ": field '" << key << "' has the wrong type (" << j.at(key).dump() << ")");
-  }
-}
-
-template <class T>
-T field_or(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
-  return present(j, key) ? field<T>(j, key, where) : fallback;
-}
-
 int64_t positive(const nlohmann::json& j, const char* key, const std::string& where) {
-  const int64_t v = field<int64_t>(j, key, where);
+  const int64_t v = json_field<int64_t>(j, key, where);
   if (v < 1) MESHLM_FAIL(where << ": field '" << key << "' is " << v << " (expected >= 1)");
   return v;
 }
@@ -89,7 +71,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   if (!j.is_object()) MESHLM_FAIL(where << " is not a JSON object");
   ModelConfig c;
   c.name = name;
-  c.model_type = field<std::string>(j, "model_type", where);
+  c.model_type = json_field<std::string>(j, "model_type", where);
   const std::string& t = c.model_type;
   const std::optional<Family> family = family_of_model_type(t);
   if (!family)
@@ -103,8 +85,8 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   c.num_layers = positive(j, "num_hidden_layers", where);
   c.num_heads = positive(j, "num_attention_heads", where);
   c.num_kv_heads =
-      present(j, "num_key_value_heads") ? positive(j, "num_key_value_heads", where) : c.num_heads;
-  if (present(j, "head_dim")) {
+      has_field(j, "num_key_value_heads") ? positive(j, "num_key_value_heads", where) : c.num_heads;
+  if (has_field(j, "head_dim")) {
     c.head_dim = positive(j, "head_dim", where);
   } else {
     if (c.hidden_size % c.num_heads != 0)
@@ -114,38 +96,38 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     c.head_dim = c.hidden_size / c.num_heads;
   }
   c.vocab_size = positive(j, "vocab_size", where);
-  c.max_position_embeddings = present(j, "max_position_embeddings")
+  c.max_position_embeddings = has_field(j, "max_position_embeddings")
                                   ? positive(j, "max_position_embeddings", where)
                                   : d.max_position_embeddings;
-  c.tie_word_embeddings = field_or<bool>(j, "tie_word_embeddings", false, where);
-  c.rms_norm_eps = field_or<double>(j, "rms_norm_eps", d.rms_norm_eps, where);
-  c.rope_theta = field_or<double>(j, "rope_theta", d.rope_theta, where);
+  c.tie_word_embeddings = json_field_or<bool>(j, "tie_word_embeddings", false, where);
+  c.rms_norm_eps = json_field_or<double>(j, "rms_norm_eps", d.rms_norm_eps, where);
+  c.rope_theta = json_field_or<double>(j, "rope_theta", d.rope_theta, where);
 
-  if (present(j, "rope_scaling")) {
+  if (has_field(j, "rope_scaling")) {
     const auto& rs = j.at("rope_scaling");
     if (!rs.is_object()) MESHLM_FAIL(where << ": rope_scaling must be null or an object");
     const std::string rw = where + " rope_scaling";
-    c.rope_scaling.type = present(rs, "rope_type") ? field<std::string>(rs, "rope_type", rw)
-                                                   : field<std::string>(rs, "type", rw);
-    c.rope_scaling.factor = field_or<double>(rs, "factor", 1.0, rw);
-    c.rope_scaling.low_freq_factor = field_or<double>(rs, "low_freq_factor", 1.0, rw);
-    c.rope_scaling.high_freq_factor = field_or<double>(rs, "high_freq_factor", 4.0, rw);
+    c.rope_scaling.type = has_field(rs, "rope_type") ? json_field<std::string>(rs, "rope_type", rw)
+                                                     : json_field<std::string>(rs, "type", rw);
+    c.rope_scaling.factor = json_field_or<double>(rs, "factor", 1.0, rw);
+    c.rope_scaling.low_freq_factor = json_field_or<double>(rs, "low_freq_factor", 1.0, rw);
+    c.rope_scaling.high_freq_factor = json_field_or<double>(rs, "high_freq_factor", 4.0, rw);
     c.rope_scaling.original_max_position_embeddings =
-        field_or<int64_t>(rs, "original_max_position_embeddings", 0, rw);
+        json_field_or<int64_t>(rs, "original_max_position_embeddings", 0, rw);
   }
 
   // Sliding windows: mistral/mixtral apply sliding_window to every layer;
   // qwen2 only with use_sliding_window (to layers >= max_window_layers);
   // gpt_oss (and any config giving layer_types) per layer_types.
-  c.sliding_window = field_or<int64_t>(j, "sliding_window", 0, where);
+  c.sliding_window = json_field_or<int64_t>(j, "sliding_window", 0, where);
   if (c.sliding_window < 0) MESHLM_FAIL(where << ": sliding_window must be >= 0 or null");
-  if (present(j, "layer_types"))
-    c.layer_types = field<std::vector<std::string>>(j, "layer_types", where);
+  if (has_field(j, "layer_types"))
+    c.layer_types = json_field<std::vector<std::string>>(j, "layer_types", where);
   if (c.family == Family::qwen2) {
-    if (!field_or<bool>(j, "use_sliding_window", false, where)) {
+    if (!json_field_or<bool>(j, "use_sliding_window", false, where)) {
       c.sliding_window = 0;
     } else if (c.layer_types.empty()) {
-      const int64_t first = field_or<int64_t>(j, "max_window_layers", c.num_layers, where);
+      const int64_t first = json_field_or<int64_t>(j, "max_window_layers", c.num_layers, where);
       for (int64_t l = 0; l < c.num_layers; ++l)
         c.layer_types.push_back(l >= first ? "sliding_attention" : "full_attention");
     }
@@ -158,32 +140,32 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   // q/k/v biases and no o bias; gpt_oss follows attention_bias (default true);
   // mistral and mixtral have none.
   if (c.family == Family::llama)
-    c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", false, where);
+    c.qkv_bias = c.o_bias = json_field_or<bool>(j, "attention_bias", false, where);
   if (c.family == Family::qwen2) c.qkv_bias = true;
   if (c.family == Family::gpt_oss)
-    c.qkv_bias = c.o_bias = field_or<bool>(j, "attention_bias", true, where);
+    c.qkv_bias = c.o_bias = json_field_or<bool>(j, "attention_bias", true, where);
 
   if (c.family == Family::mixtral || c.family == Family::gpt_oss) {
     c.num_experts = positive(j, "num_local_experts", where);
     if (c.family == Family::mixtral)
       c.experts_per_token = positive(j, "num_experts_per_tok", where);
-    else if (present(j, "experts_per_token"))
+    else if (has_field(j, "experts_per_token"))
       c.experts_per_token = positive(j, "experts_per_token", where);
     else
       c.experts_per_token = positive(j, "num_experts_per_tok", where);
   }
 
-  const char* dtype_key = present(j, "torch_dtype") ? "torch_dtype" : "dtype";
-  c.torch_dtype = present(j, dtype_key)
-                      ? dtype_from_hf(field<std::string>(j, dtype_key, where), where)
+  const char* dtype_key = has_field(j, "torch_dtype") ? "torch_dtype" : "dtype";
+  c.torch_dtype = has_field(j, dtype_key)
+                      ? dtype_from_hf(json_field<std::string>(j, dtype_key, where), where)
                       : DType::bf16;
-  c.bos_token_id = field_or<int64_t>(j, "bos_token_id", 1, where);
-  if (present(j, "eos_token_id")) {
+  c.bos_token_id = json_field_or<int64_t>(j, "bos_token_id", 1, where);
+  if (has_field(j, "eos_token_id")) {
     const auto& e = j.at("eos_token_id");
     if (e.is_array())
-      c.eos_token_ids = field<std::vector<int64_t>>(j, "eos_token_id", where);
+      c.eos_token_ids = json_field<std::vector<int64_t>>(j, "eos_token_id", where);
     else
-      c.eos_token_ids = {field<int64_t>(j, "eos_token_id", where)};
+      c.eos_token_ids = {json_field<int64_t>(j, "eos_token_id", where)};
   } else {
     c.eos_token_ids = {2};
   }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "sharding/error.h"
+#include "sharding/hash.h"
 
 namespace meshlm::bench {
 
@@ -73,13 +74,6 @@ CaseShape case_shape(Op op, uint64_t requested, DType dtype, int p) {
 }
 
 namespace {
-uint64_t mix(uint64_t x) {  // splitmix64's finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 void store(void* buf, DType dtype, size_t i, float v) {
   if (dtype == DType::f32)
     static_cast<float*>(buf)[i] = v;
@@ -96,8 +90,9 @@ constexpr float kSentinel = 777.0f;  // outside every input range, exact in bf16
 }  // namespace
 
 float InputGen::value(int world_rank, size_t i) const {
-  const uint64_t base = mix(seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(world_rank));
-  const uint64_t h = mix(base + i);
+  const uint64_t base =
+      splitmix64(seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(world_rank));
+  const uint64_t h = splitmix64(base + i);
   const uint64_t span = 2 * static_cast<uint64_t>(range) + 1;
   return static_cast<float>(static_cast<int64_t>(h % span) - range);
 }

@@ -1,8 +1,9 @@
 #include "model/generate.h"
 
+#include <mpi.h>
+
 #include <algorithm>
 #include <array>
-#include <chrono>
 
 #include "collectives/stats.h"
 #include "model/gather_values.h"
@@ -30,10 +31,6 @@ struct RankFigures {
   int64_t decode_rows = 0;
   std::array<CollectiveCounter, kNumOps> ops{};  // during generation
 };
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -144,13 +141,13 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   engine.reset_all();
   const double coll0 = collective_stats().total_seconds();
   const auto ops0 = op_counters();
-  const double t0 = now_s();
+  const double t0 = MPI_Wtime();
   if (local > 0 && N > 0) {
     engine.prefill(slots, logits_mode);
     if (greedy) engine.greedy_tokens({next.data(), static_cast<size_t>(local)});
     for (int64_t s = 0; s < local; ++s) accept(s, next_token(s, static_cast<int32_t>(s)));
   }
-  const double t1 = now_s();
+  const double t1 = MPI_Wtime();
   // Decode: all active sequences of this replica together, one token each.
   while (active > 0) {
     engine.decode_step({active_slot.data(), static_cast<size_t>(active)},
@@ -164,7 +161,7 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
       accept(s, next_token(j, s));
     }
   }
-  const double t2 = now_s();
+  const double t2 = MPI_Wtime();
   const double coll = collective_stats().total_seconds() - coll0;
   RankFigures mine_figures{t1 - t0, t2 - t1, coll, decode_rows, op_counters()};
   for (size_t k = 0; k < kNumOps; ++k) {

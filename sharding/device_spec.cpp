@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sharding/error.h"
+#include "sharding/json_field.h"
 #include "sharding/units.h"
 
 #ifndef MESHLM_DEFAULT_CONFIG_DIR
@@ -23,30 +24,17 @@ double DeviceSpec::flops_for(DType t) const {
   MESHLM_FAIL("device '" << name << "' has no peak_flops entry for " << dtype_name(t));
 }
 
-namespace {
-template <class T>
-T required(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) MESHLM_FAIL("device spec " << where << " has no field '" << key << "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    MESHLM_FAIL("device spec " << where << ": field '" << key << "' has the wrong type ("
-                               << j.at(key).dump() << ")");
-  }
-}
-}  // namespace
-
 DeviceSpec DeviceSpec::from_json(const nlohmann::json& j) {
   DeviceSpec d;
   d.name = j.value("name", std::string("unnamed"));
-  const std::string where = "'" + d.name + "'";
+  const std::string where = "device spec '" + d.name + "'";
   d.description = j.value("description", std::string());
-  d.device_count = required<int>(j, "device_count", where);
-  d.hbm_bytes = required<uint64_t>(j, "hbm_bytes", where);
-  d.hbm_bandwidth = required<double>(j, "hbm_bandwidth", where);
-  d.peak_flops = required<std::map<std::string, double>>(j, "peak_flops", where);
-  d.interconnect_bandwidth = required<double>(j, "interconnect_bandwidth", where);
-  d.interconnect_latency = required<double>(j, "interconnect_latency", where);
+  d.device_count = json_field<int>(j, "device_count", where);
+  d.hbm_bytes = json_field<uint64_t>(j, "hbm_bytes", where);
+  d.hbm_bandwidth = json_field<double>(j, "hbm_bandwidth", where);
+  d.peak_flops = json_field<std::map<std::string, double>>(j, "peak_flops", where);
+  d.interconnect_bandwidth = json_field<double>(j, "interconnect_bandwidth", where);
+  d.interconnect_latency = json_field<double>(j, "interconnect_latency", where);
   if (d.device_count < 1) MESHLM_FAIL("device spec " << where << ": device_count must be >= 1");
   if (d.hbm_bytes == 0) MESHLM_FAIL("device spec " << where << ": hbm_bytes must be > 0");
   if (d.hbm_bandwidth <= 0 || d.interconnect_bandwidth <= 0)

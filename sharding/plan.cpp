@@ -7,22 +7,13 @@
 #include <sstream>
 
 #include "sharding/error.h"
+#include "sharding/json_field.h"
 
 namespace meshlm {
 
 namespace {
 
 using ojson = nlohmann::ordered_json;
-
-template <class T>
-T field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.is_object() || !j.contains(key)) MESHLM_FAIL(where << " has no field '" << key << "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    MESHLM_FAIL(where << ": field '" << key << "' has the wrong type (" << j.at(key).dump() << ")");
-  }
-}
 
 PartitionSpec spec_field(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("spec")) MESHLM_FAIL(where << " has no field 'spec'");
@@ -34,7 +25,7 @@ PartitionSpec spec_field(const nlohmann::json& j, const std::string& where) {
 }
 
 DType dtype_field(const nlohmann::json& j, const char* key, const std::string& where) {
-  const auto s = field<std::string>(j, key, where);
+  const auto s = json_field<std::string>(j, key, where);
   try {
     return parse_dtype(s);
   } catch (const Error& e) {
@@ -188,8 +179,8 @@ Plan Plan::from_json(const nlohmann::json& j) {
   }
 
   const auto& m = j.contains("mesh") ? j.at("mesh") : nlohmann::json();
-  const auto shape = field<std::vector<int>>(m, "shape", "plan mesh");
-  const auto names = field<std::vector<std::string>>(m, "axis_names", "plan mesh");
+  const auto shape = json_field<std::vector<int>>(m, "shape", "plan mesh");
+  const auto names = json_field<std::vector<std::string>>(m, "axis_names", "plan mesh");
   if (shape.size() != names.size())
     MESHLM_FAIL("plan mesh: shape has " << shape.size() << " sizes but axis_names has "
                                         << names.size() << " names");
@@ -202,7 +193,7 @@ Plan Plan::from_json(const nlohmann::json& j) {
     size_t i = 0;
     for (auto& r : j.at("rules")) {
       const std::string rw = "plan rule " + std::to_string(i++);
-      p.rules.add(field<std::string>(r, "pattern", rw), spec_field(r, rw));
+      p.rules.add(json_field<std::string>(r, "pattern", rw), spec_field(r, rw));
     }
   }
 
@@ -214,7 +205,7 @@ Plan Plan::from_json(const nlohmann::json& j) {
       const std::string tw = "plan tensor '" + it.key() + "'";
       TensorPlan t;
       t.name = it.key();
-      t.shape = field<Shape>(it.value(), "shape", tw);
+      t.shape = json_field<Shape>(it.value(), "shape", tw);
       t.dtype = it.value().contains("dtype") ? dtype_field(it.value(), "dtype", tw) : DType::f32;
       t.spec = spec_field(it.value(), tw);
       p.tensors.push_back(std::move(t));
@@ -237,15 +228,16 @@ Plan Plan::from_json(const nlohmann::json& j) {
   }
   if (j.contains("activations"))
     p.activation_spec = spec_field(j.at("activations"), "plan activations");
-  p.seq_len = field<int64_t>(j, "seq_len", where);
-  p.batch = field<int64_t>(j, "batch", where);
-  p.prefill_chunk = j.contains("prefill_chunk") ? field<int64_t>(j, "prefill_chunk", where) : 0;
+  p.seq_len = json_field<int64_t>(j, "seq_len", where);
+  p.batch = json_field<int64_t>(j, "batch", where);
+  p.prefill_chunk =
+      j.contains("prefill_chunk") ? json_field<int64_t>(j, "prefill_chunk", where) : 0;
   if (p.prefill_chunk == 0) p.prefill_chunk = p.seq_len;
   if (j.contains("device") && !j.at("device").is_null())
     p.device = DeviceSpec::from_json(j.at("device"));
   if (j.contains("predicted_bytes_per_device"))
     p.predicted_bytes =
-        field<std::map<std::string, uint64_t>>(j, "predicted_bytes_per_device", where);
+        json_field<std::map<std::string, uint64_t>>(j, "predicted_bytes_per_device", where);
   p.validate();
   return p;
 }

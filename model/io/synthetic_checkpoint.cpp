@@ -7,28 +7,12 @@
 #include "model/io/block_copy.h"
 #include "model/io/checkpoint.h"
 #include "sharding/error.h"
+#include "sharding/hash.h"
 #include "sharding/units.h"
 
 namespace meshlm {
 
 namespace {
-
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Element i of a tensor is center + scale * (2u - 1), u uniform in [0, 1).
 struct SyntheticTensor {
@@ -44,7 +28,7 @@ struct SyntheticTensor {
 SyntheticTensor make_tensor(const TensorInfo& info, uint64_t seed) {
   SyntheticTensor t;
   t.shape = info.shape;
-  t.key = mix64(fnv1a64(info.name) ^ mix64(seed + 0x9E3779B97F4A7C15ull));
+  t.key = mix64(fnv1a64(info.name) ^ splitmix64(seed));
   switch (role_info(info.role).kind) {
     case TensorKind::bias:
       t.scale = 0.1f;
@@ -71,7 +55,7 @@ void generate(const SyntheticTensor& t, int64_t first, float* out, int64_t n) {
   const uint64_t key = t.key;
   const float center = t.center, scale2 = 2.0f * t.scale, scale = t.scale;
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t z = mix64(key + static_cast<uint64_t>(first + i + 1) * 0x9E3779B97F4A7C15ull);
+    const uint64_t z = mix64(key + static_cast<uint64_t>(first + i + 1) * kGoldenGamma);
     const float u = static_cast<float>(static_cast<int32_t>(z >> 40)) * 0x1p-24f;
     out[i] = center + (scale2 * u - scale);
   }

@@ -3,16 +3,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "sharding/hash.h"
+
 namespace meshlm {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // Bit pattern of a non-negative float: monotonic in its value.
 uint32_t bits_of(float p) {
