@@ -1,20 +1,7 @@
 # Runs a command that must fail: non-zero exit within TIMEOUT seconds and
 # output (stdout + stderr) matching every regex in EXPECT (separated by "&&").
 #   cmake "-DEXPECT=needs 4 ranks&&has 3" -DTIMEOUT=10 -P expect_failure.cmake -- cmd args...
-set(cmd)
-set(collect OFF)
-math(EXPR last "${CMAKE_ARGC} - 1")
-foreach(i RANGE ${last})
-  if(collect)
-    list(APPEND cmd "${CMAKE_ARGV${i}}")
-  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
-    set(collect ON)
-  endif()
-endforeach()
-list(LENGTH cmd ncmd)
-if(ncmd EQUAL 0)
-  message(FATAL_ERROR "expect_failure.cmake: no command after --")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/script_command.cmake)
 if(NOT TIMEOUT)
   set(TIMEOUT 60)
 endif()

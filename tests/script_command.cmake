@@ -1,0 +1,16 @@
+# For the cmake -P scripts that run a command: sets `cmd` to the arguments
+# after "--" (cmake -DX=... -P script.cmake -- cmd args...).
+set(cmd)
+set(collect OFF)
+math(EXPR last "${CMAKE_ARGC} - 1")
+foreach(i RANGE ${last})
+  if(collect)
+    list(APPEND cmd "${CMAKE_ARGV${i}}")
+  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
+    set(collect ON)
+  endif()
+endforeach()
+list(LENGTH cmd ncmd)
+if(ncmd EQUAL 0)
+  message(FATAL_ERROR "${CMAKE_SCRIPT_MODE_FILE}: no command after --")
+endif()
