@@ -42,6 +42,22 @@ std::string slice_string(Slice s) {
   return "[" + std::to_string(s.begin) + ", " + std::to_string(s.end()) + ")";
 }
 
+// A quantization block (kQuantBlock elements of the last dimension of the
+// unsharded tensor) never straddles two shards: a split of the last
+// dimension starts and ends on block boundaries (or at the tensor's end).
+void check_quant_blocks(const Block& b, DType dtype) {
+  if (!is_quantized(dtype) || b.global.size() < 2) return;
+  const size_t d = b.global.size() - 1;
+  const int64_t end = b.offset[d] + b.shape[d];
+  if (b.offset[d] % kQuantBlock == 0 && (end == b.global[d] || end % kQuantBlock == 0)) return;
+  MESHLM_FAIL("tensor " << b.name << " " << shape_to_string(b.global) << " in "
+                        << dtype_name(dtype) << " has spec " << b.spec.to_string()
+                        << ": it splits dimension " << d << " (" << b.global[d]
+                        << ") into shards of " << b.shape[d]
+                        << ", so a quantization block of " << kQuantBlock
+                        << " would straddle two shards (a shard must hold whole blocks)");
+}
+
 // The dimension a role's parallel style may split (-1: none).
 int split_dim(const TensorRoleInfo& r) {
   switch (r.style) {
@@ -130,6 +146,7 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
   for (const TensorInfo& t : inventory) {
     const TensorRoleInfo& r = role_info(t.role);
     const Block b = block_of(plan, t.name, t.shape, coords);
+    check_quant_blocks(b, tensor_dtype(plan, t.name));
     const int split = split_dim(r);
     for (size_t d = 0; d < r.dims.size(); ++d)
       if (static_cast<int>(d) != split && !b.full(d))

@@ -56,20 +56,25 @@ void row_parallel_linear(const float* x, int64_t n, const ShardedTensor& w,
 void embedding_lookup(const int32_t* tokens, int64_t n, const ShardedTensor& table, bool sharded,
                       const AxisGroup& mp, float* x) {
   const int64_t D = table.shape[1], first = table.offset[0], rows = table.shape[0];
-  with_storage_type(table.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    const T* t = static_cast<const T*>(table.ptr());
-    for (int64_t r = 0; r < n; ++r) {
-      const int64_t local = tokens[r] - first;
-      float* xr = x + r * D;
-      if (local < 0 || local >= rows) {
-        MESHLM_CHECK(sharded, "token " << tokens[r] << " outside the embedding table");
-        std::memset(xr, 0, static_cast<size_t>(D) * sizeof(float));
-        continue;
-      }
-      for (int64_t i = 0; i < D; ++i) xr[i] = to_f32(t[local * D + i]);
+  // Row `local` of the table as fp32 into out.
+  auto row = [&](int64_t local, float* out) {
+    if (is_quantized(table.dtype)) return table.quantized().dequantize_row(local, 0, D, out);
+    with_storage_type(table.dtype, [&](auto tag) {
+      using T = decltype(tag);
+      const T* t = static_cast<const T*>(table.ptr()) + local * D;
+      for (int64_t i = 0; i < D; ++i) out[i] = to_f32(t[i]);
+    });
+  };
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t local = tokens[r] - first;
+    float* xr = x + r * D;
+    if (local < 0 || local >= rows) {
+      MESHLM_CHECK(sharded, "token " << tokens[r] << " outside the embedding table");
+      std::memset(xr, 0, static_cast<size_t>(D) * sizeof(float));
+      continue;
     }
-  });
+    row(local, xr);
+  }
   if (sharded && mp.size > 1) all_reduce(mp, x, x, static_cast<size_t>(n * D), DType::f32);
 }
 

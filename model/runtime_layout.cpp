@@ -18,9 +18,11 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
                                   << " is not supported by the runtime (fp32, bf16)");
   for (auto& t : tensor_inventory(c)) {
     const DType dt = tensor_dtype(plan, t.name);
-    if (dt != DType::f32 && dt != DType::bf16)
-      MESHLM_FAIL("tensor " << t.name << " has dtype " << dtype_name(dt)
-                            << " in the plan; the runtime stores weights in fp32 or bf16");
+    const bool matrix = t.shape.size() == 2;
+    if (dt != DType::f32 && dt != DType::bf16 && !(matrix && is_quantized(dt)))
+      MESHLM_FAIL("tensor " << t.name << " " << shape_to_string(t.shape) << " has dtype "
+                            << dtype_name(dt) << " in the plan; the runtime stores weights in fp32 "
+                            << "or bf16, and matrices also in int8 or int4");
   }
   return shard_layout(c, plan, coords);
 }

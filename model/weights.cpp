@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "arch/shard_layout.h"
 #include "sharding/error.h"
@@ -9,17 +10,55 @@ namespace meshlm {
 
 WeightView ShardedTensor::view() const {
   MESHLM_CHECK(shape.size() == 2, name << " is not a matrix");
-  return WeightView{data.data(), dtype, shape[0], shape[1]};
+  return rows_view(0, shape[0]);
 }
 
 WeightView ShardedTensor::rows_view(int64_t row0, int64_t rows) const {
   MESHLM_CHECK(shape.size() == 2 && row0 >= 0 && row0 + rows <= shape[0],
                "rows [" << row0 << ", " << row0 + rows << ") outside " << name << " block "
                         << shape_to_string(shape));
+  const int64_t cols = shape[1];
+  if (is_quantized(dtype)) {
+    const QuantMatrix m = QuantMatrix::of(ptr(), dtype, shape[0], cols);
+    return WeightView{m.data + row0 * m.row_bytes, dtype, rows, cols, m.scales + row0 * m.blocks};
+  }
   const auto* base = static_cast<const std::byte*>(ptr());
-  return WeightView{base + dtype_bytes(dtype, static_cast<uint64_t>(row0 * shape[1])), dtype, rows,
-                    shape[1]};
+  return WeightView{base + dtype_bytes(dtype, static_cast<uint64_t>(row0 * cols)), dtype, rows,
+                    cols};
 }
+
+QuantMatrix ShardedTensor::quantized() const {
+  MESHLM_CHECK(is_quantized(dtype) && shape.size() == 2, name << " is not a quantized matrix");
+  return QuantMatrix::of(ptr(), dtype, shape[0], shape[1]);
+}
+
+namespace {
+
+// Reads this device's block of a rank-2 tensor and quantizes it into `dst`,
+// some rows at a time (the fp32 staging stays small; its bytes are not device
+// memory). The block starts on a quantization block boundary (shard_layout
+// checks it), so its blocks are the unsharded tensor's.
+void read_quantized(const Checkpoint& ckpt, const ShardedTensor& t, std::byte* dst) {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const int64_t step = std::max<int64_t>(1, (int64_t{4} << 20) / (4 * std::max<int64_t>(cols, 1)));
+  std::vector<float> staging(static_cast<size_t>(std::min(rows, step) * cols));
+  std::vector<std::byte> part;
+  const QuantMatrix whole = QuantMatrix::of(dst, t.dtype, rows, cols);
+  for (int64_t r0 = 0; r0 < rows; r0 += step) {
+    const int64_t n = std::min(step, rows - r0);
+    ckpt.read_block(t.name, {t.offset[0] + r0, t.offset[1]}, {n, cols}, DType::f32,
+                    staging.data());
+    part.resize(quant_matrix_bytes(t.dtype, n, cols));
+    quantize_matrix(staging.data(), n, cols, cols, t.dtype, part.data());
+    const QuantMatrix q = QuantMatrix::of(part.data(), t.dtype, n, cols);
+    std::memcpy(const_cast<bf16*>(whole.scales) + r0 * whole.blocks, q.scales,
+                static_cast<size_t>(n * q.blocks) * sizeof(bf16));
+    std::memcpy(const_cast<std::byte*>(whole.data) + r0 * whole.row_bytes, q.data,
+                static_cast<size_t>(n * q.row_bytes));
+  }
+}
+
+}  // namespace
 
 ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::vector<int>& coords,
                           DeviceMemory& memory, const LoadProgressFn& progress) {
@@ -50,14 +89,17 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
     dst->offset = sh.shard_offset(t.shape, coords, t.name);
     dst->dtype = tensor_dtype(plan, t.name);
     todo.push_back(dst);
-    p.bytes_total += dtype_bytes(dst->dtype, static_cast<uint64_t>(num_elements(dst->shape)));
+    p.bytes_total += weight_bytes(dst->shape, dst->dtype);
   }
   p.tensors_total = static_cast<int64_t>(todo.size());
   if (progress) progress(p);
   for (ShardedTensor* dst : todo) {
-    const uint64_t bytes = dtype_bytes(dst->dtype, static_cast<uint64_t>(num_elements(dst->shape)));
+    const uint64_t bytes = weight_bytes(dst->shape, dst->dtype);
     dst->data = DeviceBuffer<std::byte>(memory, MemCategory::weights, bytes, dst->name);
-    ckpt.read_block(dst->name, dst->offset, dst->shape, dst->dtype, dst->data.data());
+    if (is_quantized(dst->dtype))
+      read_quantized(ckpt, *dst, dst->data.data());
+    else
+      ckpt.read_block(dst->name, dst->offset, dst->shape, dst->dtype, dst->data.data());
     p.bytes_done += bytes;
     ++p.tensors_done;
     if (progress) progress(p);

@@ -14,6 +14,7 @@
 #include "mesh/device_memory.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/linear.h"
+#include "model/ops/quant.h"
 #include "sharding/plan.h"
 
 namespace meshlm {
@@ -34,6 +35,8 @@ struct ShardedTensor {
   // Rows [row0, row0 + rows) of a 2-D block (e.g. the KV heads a device reads
   // out of a replicated k_proj).
   WeightView rows_view(int64_t row0, int64_t rows) const;
+  // A 2-D int8/int4 block (model/ops/quant.h).
+  QuantMatrix quantized() const;
 };
 
 // One decoder layer's blocks, by role: w[TensorRole::q] is q_proj. Each

@@ -1,7 +1,7 @@
-// Linear layers: y = x · Wᵀ (+ bias), W stored [out, in] row-major in fp32 or
-// bf16, x and y fp32 (docs/DESIGN.md §4). Every output element is computed in
+// Linear layers: y = x · Wᵀ (+ bias), W stored [out, in] row-major in fp32,
+// bf16, int8 or int4 (block-quantized, computed as exactly q * s), x and y fp32 (docs/DESIGN.md §4). Every output element is computed in
 // one fixed order, so it is bit-identical whatever the batch size or the other
-// rows, and a bf16 matrix gives the bits of its fp32 widening. n <= 16 streams
+// rows, and a bf16 or quantized matrix gives the bits of its fp32 twin. n <= 16 streams
 // the weights once (decode GEMV); n > 16 runs a register-blocked GEMM
 // (prefill). Single-threaded; per-thread scratch only grows. Numerics, paths
 // and measured performance: docs/DESIGN.md §11.
@@ -13,12 +13,15 @@
 
 namespace meshlm {
 
-// A weight matrix view: `rows` = out_features, `cols` = in_features.
+// A weight matrix view: `rows` = out_features, `cols` = in_features. fp32 and
+// bf16: `data` holds the rows. int8/int4 (model/ops/quant.h): `data` holds
+// the rows' quantized values and `scales` their block scales.
 struct WeightView {
   const void* data = nullptr;
-  DType dtype = DType::f32;  // f32 or bf16
+  DType dtype = DType::f32;  // fp32, bf16, int8, int4
   int64_t rows = 0;
   int64_t cols = 0;
+  const bf16* scales = nullptr;  // [rows][ceil(cols / 32)], quantized only
 };
 
 // y[n, rows] = x[n, cols] · Wᵀ, plus bias[rows] when given. When

@@ -1,0 +1,88 @@
+#include "model/ops/quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "sharding/error.h"
+
+namespace meshlm {
+
+namespace {
+int qmax(DType t) {
+  MESHLM_CHECK(is_quantized(t), "not a quantized dtype: " << dtype_name(t));
+  return t == DType::i8 ? kInt8Max : kInt4Max;
+}
+}  // namespace
+
+int64_t quant_blocks(int64_t cols) {
+  return (cols + kQuantBlock - 1) / kQuantBlock;
+}
+
+int64_t quant_row_bytes(DType t, int64_t cols) {
+  return static_cast<int64_t>(dtype_bytes(t, static_cast<uint64_t>(cols)));
+}
+
+uint64_t quant_matrix_bytes(DType t, int64_t rows, int64_t cols) {
+  return static_cast<uint64_t>(rows) *
+         static_cast<uint64_t>(quant_row_bytes(t, cols) + 2 * quant_blocks(cols));
+}
+
+bf16 quant_scale(const float* w, int64_t n, DType t) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
+  return float_to_bf16(amax / static_cast<float>(qmax(t)));
+}
+
+void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t,
+                     std::byte* out) {
+  const int qm = qmax(t);
+  const int64_t row_bytes = quant_row_bytes(t, cols), blocks = quant_blocks(cols);
+  bf16* scales = reinterpret_cast<bf16*>(out);
+  auto* data = reinterpret_cast<uint8_t*>(out + rows * blocks * 2);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* w = src + r * ld;
+    uint8_t* d = data + r * row_bytes;
+    if (t == DType::i4) std::memset(d, 0, static_cast<size_t>(row_bytes));
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t k0 = b * kQuantBlock, n = std::min<int64_t>(kQuantBlock, cols - k0);
+      const bf16 s = quant_scale(w + k0, n, t);
+      scales[r * blocks + b] = s;
+      const float sf = bf16_to_float(s);
+      for (int64_t k = k0; k < k0 + n; ++k) {
+        // Round half to even (the default rounding mode), then clamp.
+        const float v = sf == 0.0f ? 0.0f : std::nearbyint(w[k] / sf);
+        const int q = static_cast<int>(std::clamp(v, static_cast<float>(-qm), static_cast<float>(qm)));
+        if (t == DType::i8)
+          d[k] = static_cast<uint8_t>(static_cast<int8_t>(q));
+        else
+          d[k / 2] |= static_cast<uint8_t>((q + kInt4Offset) << (4 * (k % 2)));
+      }
+    }
+  }
+}
+
+QuantMatrix QuantMatrix::of(const void* buffer, DType t, int64_t rows, int64_t cols) {
+  QuantMatrix m;
+  m.dtype = t;
+  m.rows = rows;
+  m.cols = cols;
+  m.row_bytes = quant_row_bytes(t, cols);
+  m.blocks = quant_blocks(cols);
+  m.scales = static_cast<const bf16*>(buffer);
+  m.data = static_cast<const std::byte*>(buffer) + rows * m.blocks * 2;
+  return m;
+}
+
+int QuantMatrix::q(int64_t r, int64_t k) const {
+  const auto* d = reinterpret_cast<const uint8_t*>(data + r * row_bytes);
+  if (dtype == DType::i8) return static_cast<int8_t>(d[k]);
+  return ((d[k / 2] >> (4 * (k % 2))) & 0xF) - kInt4Offset;
+}
+
+void QuantMatrix::dequantize_row(int64_t r, int64_t k0, int64_t n, float* out) const {
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<float>(q(r, k0 + i)) * scale(r, k0 + i);
+}
+
+}  // namespace meshlm

@@ -1,0 +1,52 @@
+// Weight-only block quantization (docs/DESIGN.md §5, "Quantized weights"):
+// blocks of kQuantBlock (32) consecutive elements along a row (the input
+// dimension), one bf16 scale per block, the last block of a row possibly
+// shorter. int8: s = bf16(amax / 127), q = clamp(round_half_even(w / s),
+// -127, 127); int4: the same with 7, q stored as the nibble q + 8, element 2j
+// of a row in the low nibble of byte j and 2j + 1 in the high one. s = 0 (and
+// q = 0) when amax = 0. The value used in compute is exactly q * s.
+//
+// A quantized [rows, cols] matrix is one buffer: the rows' scales (blocks
+// each, bf16, so they stay aligned), then the rows' data (row_bytes each) —
+// quant_matrix_bytes() bytes, the planner's weight_bytes() (arch/device_bytes.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "arch/device_bytes.h"
+#include "sharding/dtype.h"
+
+namespace meshlm {
+
+inline constexpr int kInt8Max = 127;
+inline constexpr int kInt4Max = 7;
+inline constexpr int kInt4Offset = 8;  // nibble = q + 8
+
+int64_t quant_blocks(int64_t cols);                  // ceil(cols / 32)
+int64_t quant_row_bytes(DType dtype, int64_t cols);  // int8: cols; int4: ceil(cols / 2)
+uint64_t quant_matrix_bytes(DType dtype, int64_t rows, int64_t cols);
+
+// The scale of one block of n values (bf16(amax / qmax), 0 when amax = 0).
+bf16 quant_scale(const float* w, int64_t n, DType dtype);
+
+// Quantizes src [rows, cols] (row stride ld) into `out` (quant_matrix_bytes).
+void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType dtype,
+                     std::byte* out);
+
+// A quantized matrix in memory: scale rows then data rows.
+struct QuantMatrix {
+  const std::byte* data = nullptr;
+  const bf16* scales = nullptr;
+  DType dtype = DType::i8;
+  int64_t rows = 0, cols = 0;
+  int64_t row_bytes = 0, blocks = 0;  // per row
+  static QuantMatrix of(const void* buffer, DType dtype, int64_t rows, int64_t cols);
+  // The integer value of element (r, k) and its scale.
+  int q(int64_t r, int64_t k) const;
+  float scale(int64_t r, int64_t k) const { return bf16_to_float(scales[r * blocks + k / 32]); }
+  // Elements [k0, k0 + n) of row r as fp32 (q * s, exact).
+  void dequantize_row(int64_t r, int64_t k0, int64_t n, float* out) const;
+};
+
+}  // namespace meshlm

@@ -1,0 +1,110 @@
+// Block quantization (model/ops/quant.h): scales, rounding, clamping and int4
+// packing against hand-computed blocks; linear() on int8/int4 weights equals,
+// bit for bit, linear() on their dequantized fp32 twin, on every path (GEMV
+// tiles, sliced streaming, packed tiles, GEMM) and odd shapes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "model/ops/linear.h"
+#include "model/ops/quant.h"
+
+namespace meshlm {
+namespace {
+
+std::vector<std::byte> quantize(const std::vector<float>& w, int64_t rows, int64_t cols, DType t) {
+  std::vector<std::byte> out(quant_matrix_bytes(t, rows, cols));
+  quantize_matrix(w.data(), rows, cols, cols, t, out.data());
+  return out;
+}
+
+TEST(Quant, Int8ScaleRoundingHalfToEvenAndClamp) {
+  // amax 127 -> s = 1: q is w rounded half to even.
+  std::vector<float> w = {127.f, 2.5f, 3.5f, -2.5f, -0.5f, 0.49f, 100.4f, -127.f};
+  const auto q = quantize(w, 1, 8, DType::i8);
+  const QuantMatrix m = QuantMatrix::of(q.data(), DType::i8, 1, 8);
+  EXPECT_EQ(m.scale(0, 0), 1.0f);
+  const int want[] = {127, 2, 4, -2, 0, 0, 100, -127};
+  for (int k = 0; k < 8; ++k) EXPECT_EQ(m.q(0, k), want[k]) << k;
+  // amax 1: s = bf16(1/127) = 0.00787353515625 (rounded to nearest even).
+  std::vector<float> v = {1.0f, 0.5f, -1.0f};
+  const auto qv = quantize(v, 1, 3, DType::i8);
+  const QuantMatrix mv = QuantMatrix::of(qv.data(), DType::i8, 1, 3);
+  EXPECT_EQ(mv.scale(0, 0), bf16_to_float(float_to_bf16(1.0f / 127.0f)));
+  EXPECT_EQ(mv.scale(0, 0), 0.00787353515625f);
+  // 1 / s = 127.007...: 1.0 -> 127 (127.007 rounds to 127), 0.5 -> 64 (63.5 -> 64, even).
+  EXPECT_EQ(mv.q(0, 0), 127);
+  EXPECT_EQ(mv.q(0, 1), 64);
+  EXPECT_EQ(mv.q(0, 2), -127);
+}
+
+TEST(Quant, ZeroBlockAndShortLastBlock) {
+  // Row of 40: block 0 (32 elements) all zero, block 1 (8 elements) amax 8.
+  std::vector<float> w(40, 0.0f);
+  for (int k = 32; k < 40; ++k) w[static_cast<size_t>(k)] = static_cast<float>(k - 32);
+  const auto q = quantize(w, 1, 40, DType::i4);
+  const QuantMatrix m = QuantMatrix::of(q.data(), DType::i4, 1, 40);
+  EXPECT_EQ(m.blocks, 2);
+  EXPECT_EQ(m.scale(0, 0), 0.0f);
+  for (int k = 0; k < 32; ++k) EXPECT_EQ(m.q(0, k), 0);
+  // s = bf16(7 / 7) = 1: q = 0..7, the last (7) exactly at the clamp.
+  EXPECT_EQ(m.scale(0, 39), 1.0f);
+  for (int k = 32; k < 40; ++k) EXPECT_EQ(m.q(0, k), k - 32);
+  EXPECT_EQ(quant_matrix_bytes(DType::i4, 1, 40), 20u + 4u);
+  EXPECT_EQ(quant_matrix_bytes(DType::i8, 3, 40), 3u * (40 + 4));
+}
+
+TEST(Quant, Int4NibbleOrderAndOffset) {
+  std::vector<float> w = {-7.f, 7.f, 1.f, -1.f};  // amax 7: s = 1
+  const auto q = quantize(w, 1, 4, DType::i4);
+  // scales first (1 x bf16), then bytes: element 0 low nibble, element 1 high.
+  const auto* d = reinterpret_cast<const uint8_t*>(q.data() + 2);
+  EXPECT_EQ(d[0], (-7 + 8) | ((7 + 8) << 4));
+  EXPECT_EQ(d[1], (1 + 8) | ((-1 + 8) << 4));
+}
+
+TEST(Quant, MatchesTheWeightBytesOfThePlanner) {
+  for (int64_t cols : {1, 31, 32, 33, 172, 2048})
+    for (DType t : {DType::i8, DType::i4})
+      EXPECT_EQ(quant_matrix_bytes(t, 7, cols), weight_bytes(Shape{7, cols}, t)) << cols;
+}
+
+// linear() on quantized weights gives the bits of linear() on q * s in fp32.
+TEST(Quant, LinearEqualsItsDequantizedTwinBitForBit) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> d(0.f, 0.2f);
+  for (DType t : {DType::i8, DType::i4})
+    for (int64_t rows : {1, 13, 40})
+      for (int64_t cols : {16, 40, 47, 100, 260})
+        for (int64_t n : {1, 3, 9, 17, 40}) {
+          SCOPED_TRACE(std::string(dtype_name(t)) + " rows " + std::to_string(rows) + " cols " +
+                       std::to_string(cols) + " n " + std::to_string(n));
+          std::vector<float> w(static_cast<size_t>(rows * cols)), x(static_cast<size_t>(n * cols));
+          for (auto& v : w) v = d(rng);
+          for (auto& v : x) v = d(rng);
+          const auto q = quantize(w, rows, cols, t);
+          const QuantMatrix m = QuantMatrix::of(q.data(), t, rows, cols);
+          std::vector<float> deq(w.size());
+          for (int64_t r = 0; r < rows; ++r) m.dequantize_row(r, 0, cols, deq.data() + r * cols);
+          std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size());
+          linear(x.data(), n, WeightView{deq.data(), DType::f32, rows, cols}, want.data());
+          linear(x.data(), n, WeightView{q.data(), t, rows, cols}, got.data());
+          for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "output " << i;
+          // And close to the unquantized weights (int8 much closer than int4),
+          // over enough outputs for the error to be a statistic.
+          if (got.size() < 100) continue;
+          std::vector<float> exact(want.size());
+          linear(x.data(), n, WeightView{w.data(), DType::f32, rows, cols}, exact.data());
+          double err = 0, ref = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            err += (got[i] - exact[i]) * (got[i] - exact[i]);
+            ref += exact[i] * exact[i];
+          }
+          EXPECT_LT(err / ref, t == DType::i8 ? 1e-3 : 5e-2);
+        }
+}
+
+}  // namespace
+}  // namespace meshlm
