@@ -1,5 +1,6 @@
 // The KV cache of one device: per layer, keys and values
-// [batch_local, kv_heads_local, capacity, hd] in the plan's KV dtype, allocated
+// [batch_local, kv_heads_local, capacity, hd] in the plan's KV dtype (fp32,
+// bf16, or int8 rows of hd values + a bf16 scale, model/ops/quant.h), allocated
 // once (category kv_cache) and written in place; a sliding-window layer is a
 // ring buffer (position p at row p % capacity). docs/DESIGN.md §4.
 #pragma once
@@ -36,6 +37,7 @@ class KVCache {
 
  private:
   size_t slot_offset(int64_t layer, int64_t slot) const;  // bytes
+  size_t row_bytes() const;  // one head at one position (hd values, + scale for int8)
 
   DType dtype_;
   int64_t batch_, kv_heads_, head_dim_;

@@ -13,9 +13,9 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
   if (plan.compute_dtype != DType::f32)
     MESHLM_FAIL("compute dtype " << dtype_name(plan.compute_dtype)
                                  << " is not supported by the runtime (fp32)");
-  if (plan.kv_dtype != DType::f32 && plan.kv_dtype != DType::bf16)
+  if (plan.kv_dtype != DType::f32 && plan.kv_dtype != DType::bf16 && plan.kv_dtype != DType::i8)
     MESHLM_FAIL("KV cache dtype " << dtype_name(plan.kv_dtype)
-                                  << " is not supported by the runtime (fp32, bf16)");
+                                  << " is not supported by the runtime (fp32, bf16, int8)");
   for (auto& t : tensor_inventory(c)) {
     const DType dt = tensor_dtype(plan, t.name);
     const bool matrix = t.shape.size() == 2;

@@ -33,6 +33,13 @@ namespace meshlm::cli {
 
 namespace {
 
+// The dtype the checkpoint stores its weights in (that of embed_tokens), as
+// the runtime keeps it: fp16 becomes bf16 (same bytes; the runtime has no fp16).
+DType stored_weight_dtype(const Checkpoint& ckpt) {
+  const DType t = ckpt.stored_dtype(tensor_name(TensorRole::embed));
+  return t == DType::f16 ? DType::bf16 : t;
+}
+
 struct Options {
   std::string model, plan, mesh, tokenizer, prompts_file, json, stop_ids;
   std::vector<std::string> prompts, prompt_ids;
@@ -41,7 +48,7 @@ struct Options {
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0, synthetic_seed = 1;
   bool synthetic = false;
-  std::string dtype = "fp32", kv_dtype = "fp32", device, device_memory;
+  std::string dtype, kv_dtype = "fp32", device, device_memory;
 };
 
 bool looks_like_ids(const std::string& s) {
@@ -157,7 +164,7 @@ int run(const Options& o) {
       MESHLM_FAIL("no prompt given (use --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file)");
     if (!plan) {
       PlanRequest req;
-      req.weight_dtype = parse_dtype(o.dtype);
+      req.weight_dtype = o.dtype.empty() ? stored_weight_dtype(*ckpt) : parse_dtype(o.dtype);
       req.kv_dtype = parse_dtype(o.kv_dtype);
       req.seq_len = o.seq_len > 0 ? o.seq_len : config.max_position_embeddings;
       const int64_t dp = abstract.axis_size("dp"), n = static_cast<int64_t>(prompts.size());
@@ -285,8 +292,11 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("--batch", o->batch, "Global batch (default: prompts, rounded up to dp)");
   sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (0 = seq-len)")
       ->capture_default_str();
-  sub->add_option("--dtype", o->dtype, "Weight dtype: fp32 or bf16")->capture_default_str();
-  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32 or bf16")->capture_default_str();
+  sub->add_option("--dtype", o->dtype,
+                  "Weight dtype: fp32, bf16, or int8/int4 (block-quantized at load, each rank "
+                  "its shard; default: the checkpoint's, fp16 stored as bf16)");
+  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32, bf16 or int8")
+      ->capture_default_str();
   sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");
   sub->add_option("--device-memory", o->device_memory, "Device memory per rank, e.g. 64MiB");
   sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");

@@ -27,7 +27,7 @@ void softmax(float* x, int64_t n);
 // q [heads, hd] at position `pos` (RoPE applied) attends to positions
 // max(0, pos-window+1) .. pos of one sequence, whose keys/values are
 // k_cache / v_cache [kv_heads, capacity, hd] (position p at row p % capacity,
-// stored as f32 or bf16 per kv_dtype); writes out [heads, hd].
+// stored as fp32, bf16 or int8 rows per kv_dtype); writes out [heads, hd].
 // scores: scratch of at least min(pos+1, capacity) floats.
 void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_dtype,
             const AttentionDims& dims, int64_t pos, float* scores, float* out);

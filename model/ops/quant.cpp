@@ -34,9 +34,29 @@ bf16 quant_scale(const float* w, int64_t n, DType t) {
   return float_to_bf16(amax / static_cast<float>(qmax(t)));
 }
 
+void quantize_values(const float* w, int64_t n, bf16 s, DType t, int8_t* q) {
+  const float qm = static_cast<float>(qmax(t)), sf = bf16_to_float(s);
+  // Round half to even (the default rounding mode), then clamp.
+  for (int64_t i = 0; i < n; ++i)
+    q[i] = static_cast<int8_t>(sf == 0.0f ? 0.0f : std::clamp(std::nearbyint(w[i] / sf), -qm, qm));
+}
+
+void quantize_kv_row(const float* v, int64_t hd, std::byte* row) {
+  const bf16 s = quant_scale(v, hd, DType::i8);
+  quantize_values(v, hd, s, DType::i8, reinterpret_cast<int8_t*>(row));
+  std::memcpy(row + hd, &s, sizeof s);
+}
+
+void dequantize_kv_row(const std::byte* row, int64_t hd, float* out) {
+  bf16 s;
+  std::memcpy(&s, row + hd, sizeof s);
+  const float sf = bf16_to_float(s);
+  const auto* q = reinterpret_cast<const int8_t*>(row);
+  for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(q[i]) * sf;
+}
+
 void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t,
                      std::byte* out) {
-  const int qm = qmax(t);
   const int64_t row_bytes = quant_row_bytes(t, cols), blocks = quant_blocks(cols);
   bf16* scales = reinterpret_cast<bf16*>(out);
   auto* data = reinterpret_cast<uint8_t*>(out + rows * blocks * 2);
@@ -48,15 +68,13 @@ void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, D
       const int64_t k0 = b * kQuantBlock, n = std::min<int64_t>(kQuantBlock, cols - k0);
       const bf16 s = quant_scale(w + k0, n, t);
       scales[r * blocks + b] = s;
-      const float sf = bf16_to_float(s);
+      int8_t q[kQuantBlock];
+      quantize_values(w + k0, n, s, t, q);
       for (int64_t k = k0; k < k0 + n; ++k) {
-        // Round half to even (the default rounding mode), then clamp.
-        const float v = sf == 0.0f ? 0.0f : std::nearbyint(w[k] / sf);
-        const int q = static_cast<int>(std::clamp(v, static_cast<float>(-qm), static_cast<float>(qm)));
         if (t == DType::i8)
-          d[k] = static_cast<uint8_t>(static_cast<int8_t>(q));
+          d[k] = static_cast<uint8_t>(q[k - k0]);
         else
-          d[k / 2] |= static_cast<uint8_t>((q + kInt4Offset) << (4 * (k % 2)));
+          d[k / 2] |= static_cast<uint8_t>((q[k - k0] + kInt4Offset) << (4 * (k % 2)));
       }
     }
   }
@@ -81,8 +99,7 @@ int QuantMatrix::q(int64_t r, int64_t k) const {
 }
 
 void QuantMatrix::dequantize_row(int64_t r, int64_t k0, int64_t n, float* out) const {
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = static_cast<float>(q(r, k0 + i)) * scale(r, k0 + i);
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(q(r, k0 + i)) * scale(r, k0 + i);
 }
 
 }  // namespace meshlm

@@ -30,6 +30,14 @@ uint64_t quant_matrix_bytes(DType dtype, int64_t rows, int64_t cols);
 // The scale of one block of n values (bf16(amax / qmax), 0 when amax = 0).
 bf16 quant_scale(const float* w, int64_t n, DType dtype);
 
+// q[i] = clamp(round_half_even(w[i] / s), -qmax, qmax) (0 when s = 0).
+void quantize_values(const float* w, int64_t n, bf16 s, DType dtype, int8_t* q);
+
+// An int8 KV cache row (docs/DESIGN.md §4): the hd values of one head at one
+// position, one bf16 scale over them: [hd x int8][scale] (hd + 2 bytes).
+void quantize_kv_row(const float* v, int64_t hd, std::byte* row);
+void dequantize_kv_row(const std::byte* row, int64_t hd, float* out);
+
 // Quantizes src [rows, cols] (row stride ld) into `out` (quant_matrix_bytes).
 void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType dtype,
                      std::byte* out);

@@ -4,6 +4,7 @@
 // tiles, sliced streaming, packed tiles, GEMM) and odd shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -90,7 +91,7 @@ TEST(Quant, LinearEqualsItsDequantizedTwinBitForBit) {
           for (int64_t r = 0; r < rows; ++r) m.dequantize_row(r, 0, cols, deq.data() + r * cols);
           std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size());
           linear(x.data(), n, WeightView{deq.data(), DType::f32, rows, cols}, want.data());
-          linear(x.data(), n, WeightView{q.data(), t, rows, cols}, got.data());
+          linear(x.data(), n, WeightView{m.data, t, rows, cols, m.scales}, got.data());
           for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "output " << i;
           // And close to the unquantized weights (int8 much closer than int4),
           // over enough outputs for the error to be a statistic.
@@ -104,6 +105,21 @@ TEST(Quant, LinearEqualsItsDequantizedTwinBitForBit) {
           }
           EXPECT_LT(err / ref, t == DType::i8 ? 1e-3 : 5e-2);
         }
+}
+
+TEST(Quant, KvRowOneScaleOverTheHeadDimension) {
+  std::vector<float> v(64);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) - 20.0f;  // amax 43
+  std::vector<std::byte> row(64 + 2);
+  quantize_kv_row(v.data(), 64, row.data());
+  std::vector<float> back(64);
+  dequantize_kv_row(row.data(), 64, back.data());
+  const float s = bf16_to_float(float_to_bf16(43.0f / 127.0f));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float q = std::clamp(std::nearbyint(v[i] / s), -127.0f, 127.0f);
+    EXPECT_EQ(back[i], q * s) << i;
+    EXPECT_LE(std::fabs(back[i] - v[i]), s / 2 + 1e-6f) << i;
+  }
 }
 
 }  // namespace
