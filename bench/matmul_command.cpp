@@ -22,6 +22,7 @@
 #include "mesh/mpi_session.h"
 #include "model/ops/linear.h"
 #include "model/ops/membw.h"
+#include "model/ops/quant.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
 
@@ -73,9 +74,15 @@ struct Weights {
   size_t next = 0;
 };
 
+// Bytes of the benchmarked weights (block scales included when quantized).
+uint64_t stored_bytes(Shape s, DType dt) {
+  return is_quantized(dt) ? quant_matrix_bytes(dt, s.rows, s.cols)
+                          : dtype_bytes(dt, static_cast<uint64_t>(s.rows * s.cols));
+}
+
 Weights make_weights(Shape s, DType dt, uint64_t rotate_bytes, uint64_t seed) {
   const uint64_t count = static_cast<uint64_t>(s.rows * s.cols);
-  const uint64_t bytes = count * 4 + (dt == DType::bf16 ? count * 2 : 0);
+  const uint64_t bytes = count * 4 + (dt == DType::f32 ? 0 : stored_bytes(s, dt));
   const size_t copies = static_cast<size_t>(std::clamp<uint64_t>(rotate_bytes / bytes + 1, 1, 64));
   Weights w;
   std::mt19937_64 rng(seed);
@@ -92,6 +99,12 @@ Weights make_weights(Shape s, DType dt, uint64_t rotate_bytes, uint64_t seed) {
         fp[i] = bf16_to_float(hp[i]);
       }
       w.w.push_back(std::move(h));
+    } else if (is_quantized(dt)) {  // BLAS gets the dequantized values
+      AlignedBuffer q(stored_bytes(s, dt));
+      quantize_matrix(fp, s.rows, s.cols, s.cols, dt, static_cast<std::byte*>(q.data()));
+      const QuantMatrix m = QuantMatrix::of(q.data(), dt, s.rows, s.cols);
+      for (int64_t r = 0; r < s.rows; ++r) m.dequantize_row(r, 0, s.cols, fp + r * s.cols);
+      w.w.push_back(std::move(q));
     }
     w.w32.push_back(std::move(f));
   }
@@ -162,11 +175,16 @@ int run(const Options& o) {
       for (int64_t i = 0; i < nmax * s.cols; ++i) static_cast<float*>(x.data())[i] = nd(rng);
       const float* xp = static_cast<const float*>(x.data());
       float* yp = static_cast<float*>(y.data());
-      const double wbytes = static_cast<double>(s.rows * s.cols) * (dt == DType::bf16 ? 2 : 4);
+      const double wbytes = static_cast<double>(stored_bytes(s, dt));
       for (int64_t n : ns) {
         const size_t copies = w.w32.size();
         auto lin = [&] {
           const size_t c = w.next++ % copies;
+          if (is_quantized(dt)) {
+            const QuantMatrix m = QuantMatrix::of(w.w[c].data(), dt, s.rows, s.cols);
+            linear(xp, n, WeightView{m.data, dt, s.rows, s.cols, m.scales}, yp);
+            return;
+          }
           const void* data = dt == DType::bf16 ? w.w[c].data() : w.w32[c].data();
           linear(xp, n, WeightView{data, dt, s.rows, s.cols}, yp);
         };
@@ -246,7 +264,8 @@ Command add_matmul_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--n", o->n, "Input rows (batch or tokens), comma-separated")
       ->capture_default_str();
-  sub->add_option("--dtypes", o->dtypes, "Weight dtypes: fp32, bf16")->capture_default_str();
+  sub->add_option("--dtypes", o->dtypes, "Weight dtypes: fp32, bf16, int8, int4")
+      ->capture_default_str();
   sub->add_option("--warmup", o->warmup, "Warm-up iterations per case")->capture_default_str();
   sub->add_option("--iters", o->iters, "Timed iterations per case")->capture_default_str();
   sub->add_option("--rotate", o->rotate,

@@ -19,7 +19,7 @@ namespace {
 void add_model_bench_options(CLI::App* sub, ModelBenchOptions& o) {
   sub->add_option("--model", o.model, "Model config: a name in configs/models/ or a config.json")
       ->capture_default_str();
-  sub->add_option("--dtypes", o.dtypes, "Weight dtypes to run in turn: fp32, bf16")
+  sub->add_option("--dtypes", o.dtypes, "Weight dtypes to run in turn: fp32, bf16, int8, int4")
       ->capture_default_str();
   sub->add_option("--batch", o.batches, "Global batch sizes (sequences), comma-separated")
       ->capture_default_str();
@@ -153,7 +153,7 @@ LoadedModel load_model(const ModelBench& b, DType dtype) {
   if (!b.config.tie_word_embeddings) {
     const std::string name = tensor_name(TensorRole::embed);
     const Shape local = plan->sharding_for(name).shard_shape(m.checkpoint->shape(name), name);
-    m.streamed_bytes -= dtype_bytes(dtype, static_cast<uint64_t>(local[0] * local[1]));
+    m.streamed_bytes -= weight_bytes(local, storage_dtype(local, dtype));
   }
   print0("loaded in %.1f s: %s of weights per rank (%s read in full per step)\n", m.load_s,
          format_bytes(static_cast<double>(m.weight_bytes)).c_str(),

@@ -12,9 +12,10 @@
 #include <utility>
 #include <vector>
 
+#include "arch/device_bytes.h"
 #include "model/ops/linear_gemm.h"
+#include "model/ops/linear_quant.h"
 #include "model/ops/linear_tile.h"
-#include "model/ops/quant.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -27,12 +28,11 @@ constexpr int kMaxN = 8;  // input rows per tile
 
 using ops_detail::kLanes;
 
-// W: a weight operand of linear_tile.h (const float*, const bf16*, QuantRows).
-template <class W>
-using TileFn = void (*)(W, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, float*,
-                        int64_t, const Epilogue&);
+template <class WT>
+using TileFn = void (*)(const WT*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
+                        float*, int64_t, const Epilogue&);
 
-// table[R - 1][N - 1] = dot_tile<W, R, N>.
+// table[R - 1][N - 1] = dot_tile<WT, R, N>.
 template <class WT, size_t... Rs, size_t... Ns>
 constexpr auto make_table(std::index_sequence<Rs...>, std::index_sequence<Ns...> ns) {
   auto row = []<size_t R>(std::integral_constant<size_t, R>, auto nseq) {
@@ -46,10 +46,10 @@ constexpr auto make_table(std::index_sequence<Rs...>, std::index_sequence<Ns...>
       row(std::integral_constant<size_t, Rs>{}, ns)...};
 }
 
-template <class W>
+template <class WT>
 const auto& tile_table() {
   static constexpr auto table =
-      make_table<W>(std::make_index_sequence<kMaxR>{}, std::make_index_sequence<kMaxN>{});
+      make_table<WT>(std::make_index_sequence<kMaxR>{}, std::make_index_sequence<kMaxN>{});
   return table;
 }
 
@@ -73,17 +73,17 @@ int64_t panel_rows(int64_t cols, int n_tile) {
 }
 
 // Packs `nr` rows of `src` (row stride `ld`, `cols` long) chunk-interleaved:
-// dst[(c * nr + r) * 16 + l] = element (r, c * 16 + l) as fp32, zero-padded.
-template <class W>
-void pack_rows(W src, int64_t ld, int nr, int64_t cols, float* dst) {
+// dst[(c * nr + r) * 16 + l] = widen(src[r * ld + c * 16 + l]), zero-padded.
+template <class T>
+void pack_rows(const T* src, int64_t ld, int nr, int64_t cols, float* dst) {
   const int64_t chunks = (cols + kLanes - 1) / kLanes;
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t k0 = c * kLanes;
     const int64_t len = std::min<int64_t>(kLanes, cols - k0);
     for (int r = 0; r < nr; ++r) {
       float* d = dst + (c * nr + r) * kLanes;
-      const W s = ops_detail::at(src, r, ld, k0);
-      for (int64_t l = 0; l < len; ++l) d[l] = ops_detail::elem(s, l);
+      const T* s = src + r * ld + k0;
+      for (int64_t l = 0; l < len; ++l) d[l] = ops_detail::widen(s[l]);
       for (int64_t l = len; l < kLanes; ++l) d[l] = 0.f;
     }
   }
@@ -98,8 +98,8 @@ constexpr int64_t kSliceBytes = 16 * 1024;
 constexpr int64_t kMinSlice = 256;  // columns
 constexpr int kGroupTiles = 4;
 
-template <class W, class Table>
-void stream_sliced(const Table& table, const float* xp, int64_t n, W w, int64_t rows,
+template <class WT, class Table>
+void stream_sliced(const Table& table, const float* xp, int64_t n, const WT* w, int64_t rows,
                    int64_t cols, float* y, TileShape shape, const float* bias, bool accumulate) {
   const int64_t chunks = (cols + kLanes - 1) / kLanes;
   const int64_t blocks = (n + shape.n - 1) / shape.n;
@@ -119,8 +119,7 @@ void stream_sliced(const Table& table, const float* xp, int64_t n, W w, int64_t 
           const float* xs = xp + i0 * chunks * kLanes + k0 * nn;  // block b, chunk k0 / 16
           const Epilogue ep{bias ? bias + r0 : nullptr, accumulate,
                             partial + (t * blocks + b) * tile_part, k0 > 0, k0 + slice >= cols};
-          table[rr - 1][nn - 1](ops_detail::at(w, r0, cols, k0), cols, kLanes, xs, kLanes,
-                                nn * kLanes, len,
+          table[rr - 1][nn - 1](w + r0 * cols + k0, cols, kLanes, xs, kLanes, nn * kLanes, len,
                                 y + i0 * rows + r0, rows, ep);
         }
       }
@@ -133,11 +132,11 @@ void stream_sliced(const Table& table, const float* xp, int64_t n, W w, int64_t 
 // n = 24. Beyond, run_tiles packs weight tiles (builds without the GEMM).
 constexpr int64_t kStreamMaxRows = 16;
 
-template <class W>
-void run_tiles(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float* y,
+template <class WT>
+void run_tiles(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate) {
-  const auto& table = tile_table<W>();
-  const auto& table_f32 = tile_table<const float*>();
+  const auto& table = tile_table<WT>();
+  const auto& table_f32 = tile_table<float>();
   const bool stream = n <= kStreamMaxRows;
   const TileShape shape = tile_shape(stream ? std::min<int64_t>(n, kMaxN) : n);
   const int64_t chunks = (cols + kLanes - 1) / kLanes;
@@ -162,7 +161,7 @@ void run_tiles(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float
     float* wp = pack_w ? w_scratch.get(static_cast<size_t>(shape.r * chunks * kLanes)) : nullptr;
     for (int64_t r0 = 0; r0 < rows; r0 += shape.r) {
       const int rr = static_cast<int>(std::min<int64_t>(shape.r, rows - r0));
-      const W wb = ops_detail::at(w, r0, cols, 0);
+      const WT* wb = w + r0 * cols;
       const Epilogue ep{bias ? bias + r0 : nullptr, accumulate};
       if (pack_w) pack_rows(wb, cols, rr, cols, wp);
       for (int64_t i0 = 0; i0 < np; i0 += shape.n) {
@@ -183,20 +182,13 @@ void run_tiles(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float
 // panel, which many input rows amortize (measured on TinyLlama's shapes).
 constexpr int64_t kGemmMinRows = kStreamMaxRows + 1;
 
-template <class W>
-void dispatch(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float* y,
+template <class WT>
+void dispatch(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
               const float* bias, bool accumulate) {
   if (n >= kGemmMinRows && ops_detail::have_lane_gemm())
     ops_detail::lane_gemm(x, n, w, rows, cols, y, bias, accumulate);
   else
     run_tiles(x, n, w, rows, cols, y, bias, accumulate);
-}
-
-template <DType Q>
-ops_detail::QuantRows<Q> quant_rows(const WeightView& w) {
-  MESHLM_CHECK(w.scales != nullptr, "linear: quantized weights without scales");
-  return {static_cast<const uint8_t*>(w.data), w.scales, quant_row_bytes(Q, w.cols),
-          quant_blocks(w.cols), 0};
 }
 
 }  // namespace
@@ -217,16 +209,13 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
     return;
   }
   MESHLM_CHECK(x != nullptr && w.data != nullptr, "linear: null input or weight");
-  switch (w.dtype) {
-    case DType::f32:
-      return dispatch(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
-    case DType::bf16:
-      return dispatch(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
-    case DType::i8:
-      return dispatch(x, n, quant_rows<DType::i8>(w), w.rows, w.cols, y, bias, accumulate);
-    default:
-      return dispatch(x, n, quant_rows<DType::i4>(w), w.rows, w.cols, y, bias, accumulate);
-  }
+  if (is_quantized(w.dtype)) {
+    MESHLM_CHECK(w.scales != nullptr, "linear: quantized weights without scales");
+    ops_detail::quant_linear(x, n, w, y, bias, accumulate);
+  } else if (w.dtype == DType::f32)
+    dispatch(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
+  else
+    dispatch(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
 }
 
 }  // namespace meshlm

@@ -23,6 +23,12 @@ constexpr int kMR = 32;  // weight rows per panel
 constexpr int kNR = 12;  // input rows per block
 constexpr int kAcc = 2 * kNR;
 
+inline __m512 load16(const float* p, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+inline __m512 load16(const bf16* p, __mmask16 m) {
+  return load_w(p, m);
+}
 
 inline __m512 unpack_pd(__m512 a, __m512 b, bool hi) {
   const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
@@ -56,9 +62,9 @@ inline void transpose16(__m512 r[16]) {
   for (int k = 0; k < 16; ++k) r[k] = t[k];
 }
 
-// Rows [0, mr) of w (row stride cols) -> wp[l][c][32], as fp32; rows >= mr are zero.
-template <class W>
-void pack_weights(W w, int mr, int64_t cols, int64_t chunks, float* wp) {
+// Rows [0, mr) of w (row stride cols) -> wp[l][c][32], widened; rows >= mr are zero.
+template <class WT>
+void pack_weights(const WT* w, int mr, int64_t cols, int64_t chunks, float* wp) {
   for (int h = 0; h < kMR / kLanes; ++h)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t k0 = c * kLanes;
@@ -67,7 +73,7 @@ void pack_weights(W w, int mr, int64_t cols, int64_t chunks, float* wp) {
       __m512 r[16];
       for (int i = 0; i < 16; ++i) {
         const int row = h * 16 + i;
-        r[i] = row < mr ? load_w(at(w, row, cols, k0), m) : _mm512_setzero_ps();
+        r[i] = row < mr ? load16(w + row * cols + k0, m) : _mm512_setzero_ps();
       }
       transpose16(r);
       for (int l = 0; l < kLanes; ++l) _mm512_store_ps(wp + (l * chunks + c) * kMR + h * 16, r[l]);
@@ -128,8 +134,8 @@ void finish_block(const float* part, int mr, int nr, float* y, int64_t ldy, cons
 
 }  // namespace
 
-template <class W>
-void lane_gemm(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float* y,
+template <class WT>
+void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate) {
   const int64_t chunks = (cols + kLanes - 1) / kLanes;
   int64_t steps[kLanes];  // chain length of lane l: columns l, l + 16, ... below cols
@@ -157,7 +163,7 @@ void lane_gemm(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float
                   cols, chunks, xp + b * block_x);
     for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
       const int mr = static_cast<int>(std::min<int64_t>(kMR, rows - r0));
-      pack_weights(at(w, r0, cols, 0), mr, cols, chunks, wp);
+      pack_weights(w + r0 * cols, mr, cols, chunks, wp);
       // Lane by lane, so that the lane's weights (chunks x 32) stay in L1
       // while every input block of the panel passes.
       for (int l = 0; l < kLanes; ++l)
@@ -178,20 +184,16 @@ bool have_lane_gemm() {
   return false;
 }
 
-template <class W>
-void lane_gemm(const float*, int64_t, W, int64_t, int64_t, float*, const float*, bool) {
+template <class WT>
+void lane_gemm(const float*, int64_t, const WT*, int64_t, int64_t, float*, const float*, bool) {
   MESHLM_CHECK(false, "lane_gemm needs AVX-512 (have_lane_gemm() is false)");
 }
 
 #endif
 
-template void lane_gemm(const float*, int64_t, const float*, int64_t, int64_t, float*,
-                        const float*, bool);
-template void lane_gemm(const float*, int64_t, const bf16*, int64_t, int64_t, float*, const float*,
-                        bool);
-template void lane_gemm(const float*, int64_t, QuantRows<DType::i8>, int64_t, int64_t, float*,
-                        const float*, bool);
-template void lane_gemm(const float*, int64_t, QuantRows<DType::i4>, int64_t, int64_t, float*,
-                        const float*, bool);
+template void lane_gemm<float>(const float*, int64_t, const float*, int64_t, int64_t, float*,
+                               const float*, bool);
+template void lane_gemm<bf16>(const float*, int64_t, const bf16*, int64_t, int64_t, float*,
+                              const float*, bool);
 
 }  // namespace meshlm::ops_detail

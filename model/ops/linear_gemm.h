@@ -17,10 +17,9 @@ namespace meshlm::ops_detail {
 // True when this build has the kernel (else linear() uses the tiles for all n).
 bool have_lane_gemm();
 
-// y[n, rows] (+)= x[n, cols] · Wᵀ (+ bias), as linear(). W: a weight operand
-// of linear_tile.h (const float*, const bf16*, QuantRows<int8/int4>).
-template <class W>
-void lane_gemm(const float* x, int64_t n, W w, int64_t rows, int64_t cols, float* y,
+// y[n, rows] (+)= x[n, cols] · Wᵀ (+ bias), as linear().
+template <class WT>
+void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate);
 
 }  // namespace meshlm::ops_detail

@@ -58,68 +58,14 @@ class AlignedScratch {
 };
 
 // ---------------------------------------------------------------------------
-// Weight operands. A tile reads weight rows through an operand W: a plain
-// pointer (const float*, const bf16*: element (r, k) at w[r * ld + k]), or a
-// QuantRows cursor over int8/int4 rows with their block scales (model/ops/
-// quant.h), whose elements are dequantized on load to exactly q * s — so a
-// quantized matrix gives the bits of its dequantized fp32 twin.
-template <DType Q>
-struct QuantRows {
-  const uint8_t* data = nullptr;  // row 0's data
-  const bf16* scales = nullptr;   // row 0's scales
-  int64_t row_bytes = 0, blocks = 0;
-  int64_t k = 0;  // column of row 0 this operand starts at (a multiple of 16)
-};
-
-// Element (row, col) of w as the start of an operand (ld: row stride of plain rows).
-template <class T>
-const T* at(const T* w, int64_t row, int64_t ld, int64_t col) {
-  return w + row * ld + col;
-}
-template <DType Q>
-QuantRows<Q> at(QuantRows<Q> w, int64_t row, int64_t /*ld*/, int64_t col) {
-  return {w.data + row * w.row_bytes, w.scales + row * w.blocks, w.row_bytes, w.blocks,
-          w.k + col};
-}
-
+// Portable emulation of the same order (used when the compiler does not
+// target AVX-512, and by the tests as the specification of the order).
 inline float widen(float v) {
   return v;
 }
 inline float widen(bf16 v) {
   return bf16_to_float(v);
 }
-// Element i of an operand's row 0, as fp32.
-template <class T>
-float elem(const T* w, int64_t i) {
-  return widen(w[i]);
-}
-template <DType Q>
-float elem(QuantRows<Q> w, int64_t i) {
-  const int64_t k = w.k + i;
-  const int q = Q == DType::i8 ? static_cast<int8_t>(w.data[k])
-                               : ((w.data[k / 2] >> (4 * (k % 2))) & 0xF) - 8;
-  return static_cast<float>(q) * bf16_to_float(w.scales[k / 32]);
-}
-
-// Elements of an operand in one 64-byte line (for prefetching).
-template <class W>
-constexpr int64_t kElemsPerLine = 64 / sizeof(*W{});
-template <>
-constexpr int64_t kElemsPerLine<QuantRows<DType::i8>> = 64;
-template <>
-constexpr int64_t kElemsPerLine<QuantRows<DType::i4>> = 128;
-template <class T>
-const void* line_of(const T* w) {
-  return w;
-}
-template <DType Q>
-const void* line_of(QuantRows<Q> w) {
-  return w.data + (Q == DType::i8 ? w.k : w.k / 2);
-}
-
-// ---------------------------------------------------------------------------
-// Portable emulation of the same order (used when the compiler does not
-// target AVX-512, and by the tests as the specification of the order).
 
 inline float lane_tree_sum(const float* a) {
   float s8[8], s4[4], s2[2];
@@ -157,39 +103,6 @@ inline __m512 load_w(const bf16* p, __mmask16 m) {
   __m256i h = _mm256_maskz_loadu_epi16(m, p);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-// 16 quantized elements from column w.k (a multiple of 16, so inside one
-// block of 32): q widened to fp32, times the block's scale (exact).
-inline __m512 scaled(__m512i q, QuantRows<DType::i8> w) {
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(bf16_to_float(w.scales[w.k >> 5])));
-}
-inline __m512 load_w(QuantRows<DType::i8> w) {
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.data + w.k));
-  return scaled(_mm512_cvtepi8_epi32(b), w);
-}
-inline __m512 load_w(QuantRows<DType::i8> w, __mmask16 m) {
-  return scaled(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w.data + w.k)), w);
-}
-// int4: 8 bytes hold 16 nibbles (element 2j low, 2j + 1 high of byte j):
-// each byte duplicated, shifted by 0 or 4, masked, minus the offset 8.
-inline __m512 unpack_int4(__m128i bytes, QuantRows<DType::i4> w) {
-  const __m128i dup = _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6,
-                                                            6, 7, 7));
-  const __m512i shift = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-  __m512i q = _mm512_and_si512(_mm512_srlv_epi32(_mm512_cvtepu8_epi32(dup), shift),
-                               _mm512_set1_epi32(0xF));
-  q = _mm512_sub_epi32(q, _mm512_set1_epi32(8));
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(bf16_to_float(w.scales[w.k >> 5])));
-}
-inline __m512 load_w(QuantRows<DType::i4> w) {
-  return unpack_int4(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w.data + w.k / 2)), w);
-}
-inline __m512 load_w(QuantRows<DType::i4> w, __mmask16 m) {
-  // Only the bytes that hold unmasked elements (m covers a prefix of the 16).
-  const int n = __builtin_popcount(m);
-  const __mmask16 bytes = static_cast<__mmask16>((1u << ((n + 1) / 2)) - 1u);
-  const __m512 v = unpack_int4(_mm_maskz_loadu_epi8(bytes, w.data + w.k / 2), w);
-  return _mm512_maskz_mov_ps(m, v);
-}
 
 // The lane tree of lane_tree_sum, in registers.
 inline float lane_tree_sum(__m512 v) {
@@ -204,8 +117,8 @@ inline float lane_tree_sum(__m512 v) {
 // y[i * ldy + r] (+)= w[r, :] . x[i, :] for r < R, i < N, where chunk c
 // (16 elements) of weight row r is at w + c * wstep + r * ldw and chunk c of
 // input row i at x + c * xstep + i * ldx.
-template <class W, int R, int N>
-void dot_tile(W w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
+template <class WT, int R, int N>
+void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
               int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
   __m512 acc[R][N];
   for (int r = 0; r < R; ++r)
@@ -217,14 +130,13 @@ void dot_tile(W w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int6
   // next tile (the next R rows) at the same column, one line per row per 64
   // bytes, so their streams are under way when this tile ends (measured: it
   // helps wherever a tile computes more than fp32 x 1 row, and hurts there).
-  constexpr int64_t line = kElemsPerLine<W>;
-  const bool prefetch_next = wstep == kLanes && (line > kLanes || N > 1);
-  for (int64_t k = 0; k < full; k += kLanes, w = at(w, 0, 0, wstep), x += xstep) {
-    if (prefetch_next && k % line == 0)
+  const bool prefetch_next = wstep == kLanes && (sizeof(WT) == 2 || N > 1);
+  for (int64_t k = 0; k < full; k += kLanes, w += wstep, x += xstep) {
+    if (prefetch_next && (sizeof(WT) == 4 || (k & kLanes) == 0))
       for (int r = 0; r < R; ++r)
-        _mm_prefetch(static_cast<const char*>(line_of(at(w, R + r, ldw, 0))), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + (R + r) * ldw), _MM_HINT_T0);
     __m512 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = load_w(at(w, r, ldw, 0));
+    for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw);
     for (int i = 0; i < N; ++i) {
       __m512 xv = _mm512_loadu_ps(x + i * ldx);
       for (int r = 0; r < R; ++r) acc[r][i] = _mm512_fmadd_ps(wv[r], xv, acc[r][i]);
@@ -233,7 +145,7 @@ void dot_tile(W w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int6
   if (full < cols) {
     const __mmask16 m = static_cast<__mmask16>((1u << (cols - full)) - 1u);
     __m512 wv[R];
-    for (int r = 0; r < R; ++r) wv[r] = load_w(at(w, r, ldw, 0), m);
+    for (int r = 0; r < R; ++r) wv[r] = load_w(w + r * ldw, m);
     for (int i = 0; i < N; ++i) {
       __m512 xv = _mm512_maskz_loadu_ps(m, x + i * ldx);
       for (int r = 0; r < R; ++r) acc[r][i] = _mm512_mask3_fmadd_ps(wv[r], xv, acc[r][i], m);
@@ -248,19 +160,19 @@ void dot_tile(W w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int6
     for (int r = 0; r < R; ++r) store_out(lane_tree_sum(acc[r][i]), r, y + i * ldy + r, ep);
 }
 #else
-template <class W, int R, int N>
-void dot_tile(W w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
+template <class WT, int R, int N>
+void dot_tile(const WT* w, int64_t ldw, int64_t wstep, const float* x, int64_t ldx, int64_t xstep,
               int64_t cols, float* y, int64_t ldy, const Epilogue& ep) {
   float acc[R][N][kLanes];
   for (int r = 0; r < R; ++r)
     for (int i = 0; i < N; ++i)
       for (int l = 0; l < kLanes; ++l)
         acc[r][i][l] = ep.resume ? ep.partial[(r * N + i) * kLanes + l] : 0.f;
-  for (int64_t k0 = 0; k0 < cols; k0 += kLanes, w = at(w, 0, 0, wstep), x += xstep)
+  for (int64_t k0 = 0; k0 < cols; k0 += kLanes, w += wstep, x += xstep)
     for (int r = 0; r < R; ++r)
       for (int i = 0; i < N; ++i)
         for (int l = 0; l < kLanes && k0 + l < cols; ++l)
-          acc[r][i][l] = std::fma(elem(at(w, r, ldw, 0), l), x[i * ldx + l], acc[r][i][l]);
+          acc[r][i][l] = std::fma(widen(w[r * ldw + l]), x[i * ldx + l], acc[r][i][l]);
   for (int r = 0; r < R; ++r)
     for (int i = 0; i < N; ++i) {
       if (!ep.finish)

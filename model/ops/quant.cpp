@@ -72,7 +72,7 @@ void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, D
       quantize_values(w + k0, n, s, t, q);
       for (int64_t k = k0; k < k0 + n; ++k) {
         if (t == DType::i8)
-          d[k] = static_cast<uint8_t>(q[k - k0]);
+          d[k] = static_cast<uint8_t>(q[k - k0] + kInt8Offset);
         else
           d[k / 2] |= static_cast<uint8_t>((q[k - k0] + kInt4Offset) << (4 * (k % 2)));
       }
@@ -94,7 +94,7 @@ QuantMatrix QuantMatrix::of(const void* buffer, DType t, int64_t rows, int64_t c
 
 int QuantMatrix::q(int64_t r, int64_t k) const {
   const auto* d = reinterpret_cast<const uint8_t*>(data + r * row_bytes);
-  if (dtype == DType::i8) return static_cast<int8_t>(d[k]);
+  if (dtype == DType::i8) return d[k] - kInt8Offset;
   return ((d[k / 2] >> (4 * (k % 2))) & 0xF) - kInt4Offset;
 }
 

@@ -2,9 +2,10 @@
 // blocks of kQuantBlock (32) consecutive elements along a row (the input
 // dimension), one bf16 scale per block, the last block of a row possibly
 // shorter. int8: s = bf16(amax / 127), q = clamp(round_half_even(w / s),
-// -127, 127); int4: the same with 7, q stored as the nibble q + 8, element 2j
-// of a row in the low nibble of byte j and 2j + 1 in the high one. s = 0 (and
-// q = 0) when amax = 0. The value used in compute is exactly q * s.
+// -127, 127), stored as the byte q + 128; int4: the same with 7, stored as
+// the nibble q + 8, element 2j of a row in the low nibble of byte j and 2j + 1
+// in the high one. s = 0 (and q = 0) when amax = 0. The weight value is
+// exactly q * s (linear() also quantizes its input: model/ops/linear_quant.h).
 //
 // A quantized [rows, cols] matrix is one buffer: the rows' scales (blocks
 // each, bf16, so they stay aligned), then the rows' data (row_bytes each) —
@@ -21,7 +22,8 @@ namespace meshlm {
 
 inline constexpr int kInt8Max = 127;
 inline constexpr int kInt4Max = 7;
-inline constexpr int kInt4Offset = 8;  // nibble = q + 8
+inline constexpr int kInt8Offset = 128;  // byte = q + 128
+inline constexpr int kInt4Offset = 8;    // nibble = q + 8
 
 int64_t quant_blocks(int64_t cols);                  // ceil(cols / 32)
 int64_t quant_row_bytes(DType dtype, int64_t cols);  // int8: cols; int4: ceil(cols / 2)

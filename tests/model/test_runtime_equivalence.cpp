@@ -19,10 +19,18 @@ namespace {
 constexpr double kMaxAbsError = 1e-5;  // relative to max(1, max |logit|)
 constexpr double kMaxNmse = 1e-11;
 
+// Quantized weights: linear() also quantizes its input per block of 32
+// (int8), so an fp32-order difference upstream can move an input element
+// across a rounding boundary — one quantization step of that block's product,
+// not rounding noise — hence looser bounds (measured: below 1e-2 / 1e-4).
+constexpr double kQuantMaxAbsError = 2e-2;
+constexpr double kQuantMaxNmse = 1e-4;
+
 struct Variant {
   std::string name;
   nlohmann::json config;
   DType weights = DType::f32, kv = DType::f32;
+  double max_abs = kMaxAbsError, max_nmse = kMaxNmse;
 };
 
 nlohmann::json base_config() {
@@ -70,8 +78,10 @@ std::vector<Variant> variants() {
       {"bf16-weights-and-kv", base_config(), DType::bf16, DType::bf16},
       // Block-quantized weights: every split of an input dimension (o_proj 128,
       // down_proj 256 over mp 2 and 4) holds whole blocks of 32.
-      {"int8-weights", with({{"hidden_size", 128}, {"intermediate_size", 256}}), DType::i8},
-      {"int4-weights", with({{"hidden_size", 128}, {"intermediate_size", 256}}), DType::i4},
+      {"int8-weights", with({{"hidden_size", 128}, {"intermediate_size", 256}}), DType::i8,
+       DType::f32, kQuantMaxAbsError, kQuantMaxNmse},
+      {"int4-weights", with({{"hidden_size", 128}, {"intermediate_size", 256}}), DType::i4,
+       DType::f32, kQuantMaxAbsError, kQuantMaxNmse},
       {"int8-kv", base_config(), DType::f32, DType::i8},
   };
 }
@@ -176,8 +186,8 @@ TEST(RuntimeEquivalence, LogitsAndTokensMatchSingleDevice) {
       int64_t mine = 0;  // sequences of this rank's dp replica
       for (int64_t g = d.engine->layout().dp_index; g < B; g += d.engine->layout().dp) ++mine;
       EXPECT_EQ(compared, mine * kNewTokens);
-      EXPECT_LE(worst.max_abs, kMaxAbsError);
-      EXPECT_LE(worst.nmse, kMaxNmse);
+      EXPECT_LE(worst.max_abs, v.max_abs);
+      EXPECT_LE(worst.nmse, v.max_nmse);
       if (world_rank() == 0)
         std::printf(
             "  %-20s mesh %s: %lld logit vectors, max abs error %.3g (relative to "
