@@ -128,19 +128,22 @@ __m512i load_u(const uint8_t* row, int64_t c, int64_t cols) {
     if (left >= kChunk) return _mm512_loadu_si512(p);
     return _mm512_maskz_loadu_epi8((__mmask64{1} << left) - 1, p);
   } else {
+    // The 32 bytes in both halves, the high half shifted right by 4: low
+    // nibbles (even columns) then high nibbles (odd columns).
     const uint8_t* p = row + kChunk / 2 * c;
-    const __m256i b = left >= kChunk
-                          ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-                          : _mm256_maskz_loadu_epi8(
-                                static_cast<__mmask32>((uint64_t{1} << ((left + 1) / 2)) - 1), p);
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(b, low);
-    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    const __m512i b =
+        left >= kChunk
+            ? _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
+            : _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8(
+                  static_cast<__mmask32>((uint64_t{1} << ((left + 1) / 2)) - 1), p));
+    const __m512i shift = _mm512_maskz_set1_epi16(0xFFFF0000u, 4);  // the high half by 4
+    return _mm512_and_si512(_mm512_srlv_epi16(b, shift), _mm512_set1_epi8(0x0F));
   }
 }
 
-// The weight scale of each lane of chunk c (0 for a block past the row).
+// The weight scale of each lane of chunk c (0 for a block past the row): the
+// two blocks' bf16 scales broadcast, then each lane takes its block's bytes
+// into the high half of an fp32 (bf16 -> fp32 is a 16-bit shift).
 template <DType Q>
 __m512 load_sw(const bf16* scales, int64_t c, int64_t blocks) {
   uint32_t pair = 0;  // scale of block 2c in the low 16 bits, 2c + 1 in the high
@@ -148,10 +151,14 @@ __m512 load_sw(const bf16* scales, int64_t c, int64_t blocks) {
     std::memcpy(&pair, scales + 2 * c, 4);
   else
     std::memcpy(&pair, scales + 2 * c, 2);
-  const __m512i v = _mm512_set1_epi32(static_cast<int32_t>(pair));
-  constexpr __mmask16 first = Q == DType::i8 ? 0x00FF : 0x0F0F;  // lanes of block 2c
-  const __m512i high = _mm512_and_si512(v, _mm512_set1_epi32(static_cast<int32_t>(0xFFFF0000u)));
-  return _mm512_castsi512_ps(_mm512_mask_slli_epi32(high, first, v, 16));
+  // Byte control per lane: lanes of block 2c take bytes 0, 1 of the pair,
+  // the others bytes 2, 3; -1 (0x80) zeroes the low half.
+  const __m512i ctrl_first = _mm512_set1_epi32(static_cast<int32_t>(0x0100FFFFu));
+  const __m512i ctrl_second = _mm512_set1_epi32(static_cast<int32_t>(0x0302FFFFu));
+  constexpr __mmask16 lanes_first = Q == DType::i8 ? 0x00FF : 0x0F0F;
+  const __m512i ctrl = _mm512_mask_mov_epi32(ctrl_second, lanes_first, ctrl_first);
+  return _mm512_castsi512_ps(
+      _mm512_shuffle_epi8(_mm512_set1_epi32(static_cast<int32_t>(pair)), ctrl));
 }
 
 // y[i * ldy + r] for R weight rows x N input rows, every output in the order
