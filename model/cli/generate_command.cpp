@@ -11,7 +11,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <regex>
 
 #include "collectives/stats.h"
 #include "mesh/device_choice.h"
@@ -44,21 +43,57 @@ struct Options {
   std::string dtype = "fp32", kv_dtype = "fp32", device, device_memory;
 };
 
-bool looks_like_ids(const std::string& s) {
-  static const std::regex ids(R"(\s*\d+(\s*,\s*\d+)*\s*)");
-  return std::regex_match(s, ids);
-}
-
-std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
-  if (!looks_like_ids(s))
-    MESHLM_FAIL(what << " '" << s << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
+// Token ids "1, 2,3": digits separated by commas, blanks around them. A plain
+// loop (no regex: std::regex recurses once per character and overflows the
+// stack on long lines). Returns nullopt when `s` is not of that form (then it
+// is text). A list of that form with a negative id ("1,-5") or one beyond
+// int32 is meant as ids: it throws naming `what` and the id.
+std::optional<std::vector<int32_t>> scan_ids(const std::string& s, const std::string& what) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  struct Item {
+    size_t begin, end;  // the digits
+    bool negative;
+  };
+  std::vector<Item> items;
+  for (size_t i = 0;;) {
+    while (i < s.size() && blank(s[i])) ++i;
+    const bool negative = i < s.size() && s[i] == '-';
+    if (negative) ++i;
+    if (i == s.size() || !digit(s[i])) return std::nullopt;
+    const size_t begin = i;
+    while (i < s.size() && digit(s[i])) ++i;
+    items.push_back({begin, i, negative});
+    while (i < s.size() && blank(s[i])) ++i;
+    if (i == s.size()) break;
+    if (s[i] != ',') return std::nullopt;
+    ++i;
+  }
   std::vector<int32_t> out;
-  for (const std::string& part : split(s)) {
-    const long long v = std::stoll(part);
-    if (v > INT32_MAX) MESHLM_FAIL(what << ": token id " << v << " is too large");
+  out.reserve(items.size());
+  for (const Item& it : items) {
+    int64_t v = 0;
+    for (size_t i = it.begin; i < it.end && v <= INT32_MAX; ++i) v = v * 10 + (s[i] - '0');
+    if (it.negative || v > INT32_MAX) {
+      const size_t n = it.end - it.begin;  // show at most 24 digits
+      MESHLM_FAIL(what << ": token id " << (it.negative ? "-" : "")
+                       << s.substr(it.begin, std::min<size_t>(n, 24)) << (n > 24 ? "..." : "")
+                       << " is " << (it.negative ? "negative" : "too large") << " (ids are 0.."
+                       << INT32_MAX << ")");
+    }
     out.push_back(static_cast<int32_t>(v));
   }
   return out;
+}
+
+std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
+  std::optional<std::vector<int32_t>> ids = scan_ids(s, what);
+  if (!ids) {
+    const std::string shown = s.size() > 40 ? s.substr(0, 40) + "..." : s;
+    MESHLM_FAIL(what << " '" << shown
+                     << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
+  }
+  return std::move(*ids);
 }
 
 // Prompts in order: --prompt texts, --prompt-ids, then --prompts-file lines.
@@ -77,8 +112,8 @@ std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer
     for (int n = 1; std::getline(in, line); ++n) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       const std::string where = o.prompts_file + ":" + std::to_string(n);
-      if (looks_like_ids(line))
-        out.push_back(parse_ids(line, where));
+      if (std::optional<std::vector<int32_t>> ids = scan_ids(line, where))
+        out.push_back(std::move(*ids));
       else
         text(line, where);
     }
