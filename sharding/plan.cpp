@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "sharding/checked.h"
 #include "sharding/error.h"
 #include "sharding/json_field.h"
 
@@ -137,14 +138,15 @@ void Plan::validate() const {
   for (auto& t : tensors) {
     if (!seen.insert(t.name).second) MESHLM_FAIL("tensor '" << t.name << "' is listed twice");
     for (auto d : t.shape)
-      if (d < 1)
+      if (d < 1 || d > kMaxDimension)
         MESHLM_FAIL("tensor '" << t.name << "' has shape " << shape_to_string(t.shape)
-                               << " (every dimension must be >= 1)");
+                               << " (every dimension must be 1.." << kMaxDimension << ")");
+    num_elements(t.shape, "tensor '" + t.name + "'");
     t.spec.validate(mesh, t.name);
     NamedSharding(mesh, t.spec).validate(t.shape, t.name);
   }
-  if (seq_len < 1) MESHLM_FAIL("the plan's seq_len is " << seq_len << " (expected >= 1)");
-  if (batch < 1) MESHLM_FAIL("the plan's batch is " << batch << " (expected >= 1)");
+  check_range(seq_len, kMaxDimension, "the plan's seq_len");
+  check_range(batch, kMaxDimension, "the plan's batch");
   if (prefill_chunk < 1 || prefill_chunk > seq_len)
     MESHLM_FAIL("the plan's prefill_chunk is " << prefill_chunk << " (expected 1.." << seq_len
                                                << ", the seq_len)");
