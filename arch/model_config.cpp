@@ -255,6 +255,7 @@ ModelConfig ModelConfig::load(const std::string& path_or_name) {
   }
   if (!fs::is_regular_file(p)) p = resolve_config("models", path_or_name);
   if (p.extension() == ".bin") {
+    check_regular_file(p.string(), "llama2.c checkpoint");
     std::ifstream in(p, std::ios::binary);
     int32_t header[7];
     if (!in.read(reinterpret_cast<char*>(header), sizeof header))

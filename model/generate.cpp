@@ -84,7 +84,10 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   const ShardLayout& L = engine.layout();
   validate_prompts(engine.config(), L, prompts, opt);
   const int64_t count = static_cast<int64_t>(prompts.size());
-  const int64_t B = L.batch_local, N = opt.max_new_tokens, S = L.seq_len;
+  // A sequence records at most seq_len - len(prompt) + 1 ids (its last
+  // position is seq_len - 1): every buffer below, the gathered record
+  // included, is sized by that bound, never by the option alone.
+  const int64_t B = L.batch_local, S = L.seq_len, N = std::min(opt.max_new_tokens, S);
   const bool speaker = L.mp_index == 0 && on_token;
 
   // This replica's sequences: global g -> slot g / dp.

@@ -245,6 +245,7 @@ Plan Plan::from_json(const nlohmann::json& j) {
 }
 
 Plan Plan::load(const std::string& path) {
+  check_regular_file(path, "plan file");
   std::ifstream in(path);
   if (!in) MESHLM_FAIL("cannot open plan file '" << path << "'");
   std::stringstream ss;

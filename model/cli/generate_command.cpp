@@ -214,6 +214,12 @@ int run(const Options& o) {
     }
     validate_prompts(config, layout, prompts, gen);
   });
+  if (gen.max_new_tokens > plan->seq_len) {
+    if (rank == 0)
+      spdlog::info("--max-new-tokens {} is more than the sequence length {} allows: clamped to {}",
+                   gen.max_new_tokens, plan->seq_len, plan->seq_len);
+    gen.max_new_tokens = plan->seq_len;
+  }
   if (rank == 0)
     spdlog::info("{} on mesh {} ({}), weights {}, KV cache {}, batch {} x seq_len {}",
                  ckpt->describe(), abstract.shape_string(), device.describe(),
