@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "collectives/stats.h"
 #include "model/gather_values.h"
@@ -71,9 +72,11 @@ void validate_prompts(const ModelConfig& c, const ShardLayout& layout,
         MESHLM_FAIL("prompt " << i << " token " << t << " is id " << p[t]
                               << ", outside the vocabulary 0.." << c.vocab_size - 1);
   }
-  if (options.sampling.temperature < 0 || options.sampling.top_k < 0 ||
+  // Written so that NaN fails every comparison: it is refused, not ignored.
+  if (!(options.sampling.temperature >= 0 && std::isfinite(options.sampling.temperature)) ||
+      options.sampling.top_k < 0 ||
       !(options.sampling.top_p > 0.0f && options.sampling.top_p <= 1.0f))
-    MESHLM_FAIL("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (got "
+    MESHLM_FAIL("sampling needs a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (got "
                 << options.sampling.temperature << ", " << options.sampling.top_k << ", "
                 << options.sampling.top_p << ")");
 }

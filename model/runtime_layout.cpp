@@ -16,12 +16,17 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
   if (plan.kv_dtype != DType::f32 && plan.kv_dtype != DType::bf16)
     MESHLM_FAIL("KV cache dtype " << dtype_name(plan.kv_dtype)
                                   << " is not supported by the runtime (fp32, bf16)");
-  for (auto& t : tensor_inventory(c)) {
-    const DType dt = tensor_dtype(plan, t.name);
-    if (dt != DType::f32 && dt != DType::bf16)
-      MESHLM_FAIL("tensor " << t.name << " has dtype " << dtype_name(dt)
-                            << " in the plan; the runtime stores weights in fp32 or bf16");
-  }
+  if (plan.weight_dtype != DType::f32 && plan.weight_dtype != DType::bf16)
+    MESHLM_FAIL("weight dtype " << dtype_name(plan.weight_dtype)
+                                << " is not supported by the runtime (fp32, bf16)");
+  // One weight dtype per plan: a tensor entry saying otherwise is refused,
+  // not silently used or ignored.
+  for (auto& t : plan.tensors)
+    if (t.dtype != plan.weight_dtype)
+      MESHLM_FAIL("tensor " << t.name << " has dtype " << dtype_name(t.dtype)
+                            << " in the plan, but the plan's weight dtype is "
+                            << dtype_name(plan.weight_dtype)
+                            << ": the runtime stores every weight in the weight dtype");
   return shard_layout(c, plan, coords);
 }
 

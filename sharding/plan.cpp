@@ -199,6 +199,12 @@ Plan Plan::from_json(const nlohmann::json& j) {
     }
   }
 
+  if (j.contains("dtypes")) {
+    const auto& d = j.at("dtypes");
+    if (d.contains("weights")) p.weight_dtype = dtype_field(d, "weights", "plan dtypes");
+    if (d.contains("kv_cache")) p.kv_dtype = dtype_field(d, "kv_cache", "plan dtypes");
+    if (d.contains("compute")) p.compute_dtype = dtype_field(d, "compute", "plan dtypes");
+  }
   if (j.contains("tensors")) {
     const auto& ts = j.at("tensors");
     if (!ts.is_object())
@@ -208,7 +214,8 @@ Plan Plan::from_json(const nlohmann::json& j) {
       TensorPlan t;
       t.name = it.key();
       t.shape = json_field<Shape>(it.value(), "shape", tw);
-      t.dtype = it.value().contains("dtype") ? dtype_field(it.value(), "dtype", tw) : DType::f32;
+      t.dtype =
+          it.value().contains("dtype") ? dtype_field(it.value(), "dtype", tw) : p.weight_dtype;
       t.spec = spec_field(it.value(), tw);
       p.tensors.push_back(std::move(t));
     }
@@ -217,12 +224,6 @@ Plan Plan::from_json(const nlohmann::json& j) {
     });
   }
 
-  if (j.contains("dtypes")) {
-    const auto& d = j.at("dtypes");
-    if (d.contains("weights")) p.weight_dtype = dtype_field(d, "weights", "plan dtypes");
-    if (d.contains("kv_cache")) p.kv_dtype = dtype_field(d, "kv_cache", "plan dtypes");
-    if (d.contains("compute")) p.compute_dtype = dtype_field(d, "compute", "plan dtypes");
-  }
   if (j.contains("kv_cache")) {
     const auto& kv = j.at("kv_cache");
     p.kv_cache_spec = spec_field(kv, "plan kv_cache");

@@ -26,6 +26,7 @@
 #include "model/io/tokenizer.h"
 #include "planner/mesh_search.h"
 #include "planner/planner.h"
+#include "sharding/checked.h"
 #include "sharding/units.h"
 
 namespace meshlm::cli {
@@ -309,11 +310,16 @@ Command add_generate_command(CLI::App& app) {
                   "tests/data/llama2-tokenizer.bin (32000) for Llama 2 and TinyLlama");
   sub->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, e.g. 1,2,3; repeatable");
   sub->add_option("--prompts-file", o->prompts_file, "One prompt per line (text or ids)");
-  sub->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate per sequence")
-      ->capture_default_str();
+  // Ranges: a given value out of range is an error, never the default in disguise.
+  const auto dims = CLI::Range(int64_t{0}, kMaxDimension);
+  sub->add_option("--max-new-tokens", o->max_new_tokens,
+                  "Tokens to generate per sequence (at most the sequence length)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));
   sub->add_option("--temperature", o->temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Keep the k most probable tokens (0 = all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(dims);
   sub->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   sub->add_option("--seed", o->seed, "Sampling seed (same seed, same tokens on any mesh)")
       ->capture_default_str();
@@ -322,10 +328,12 @@ Command add_generate_command(CLI::App& app) {
   sub->add_flag("--synthetic", o->synthetic, "Deterministic random weights for --model's config");
   sub->add_option("--synthetic-seed", o->synthetic_seed, "Seed of the --synthetic weights")
       ->capture_default_str();
-  sub->add_option("--seq-len", o->seq_len, "Sequence length (default: the model's)");
-  sub->add_option("--batch", o->batch, "Global batch (default: prompts, rounded up to dp)");
+  sub->add_option("--seq-len", o->seq_len, "Sequence length (default 0: the model's)")->check(dims);
+  sub->add_option("--batch", o->batch, "Global batch (default 0: prompts, rounded up to dp)")
+      ->check(dims);
   sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (0 = seq-len)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(dims);
   sub->add_option("--dtype", o->dtype, "Weight dtype: fp32 or bf16")->capture_default_str();
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32 or bf16")->capture_default_str();
   sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");

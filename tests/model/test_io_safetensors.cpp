@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "model/io/block_copy.h"
 #include "model/io/checkpoint.h"
 #include "model/io/checkpoint_writer.h"
 #include "test_io_util.h"
@@ -315,6 +316,34 @@ TEST(SafetensorsCheckpoint, OverlapsGapsAndDuplicatesAreErrors) {
         st.write(w.file());
       },
       {kUp, "4611686018427387904", "at most 2147483647"});
+}
+
+// NaN or Inf weights are found during the load copy, naming the tensor.
+TEST(SafetensorsCheckpoint, NonFiniteWeightsAreFoundWhenRead) {
+  for (DType dtype : {DType::f32, DType::bf16}) {
+    for (DType read : {DType::f32, DType::bf16}) {
+      Written w(dtype);
+      StFile st = StFile::read(w.file());
+      const uint64_t at =
+          st.header[kUp]["data_offsets"][0].get<uint64_t>() + 40 * element_bytes(dtype);
+      const uint32_t nan = 0x7fc00000u;  // bf16: its upper half, 0x7fc0
+      if (dtype == DType::f32)
+        std::memcpy(&st.data[at], &nan, 4);
+      else
+        std::memcpy(&st.data[at], reinterpret_cast<const char*>(&nan) + 2, 2);
+      st.write(w.file());
+      const auto ckpt = open_checkpoint(w.dir.str());
+      const Shape shape = ckpt->shape(kUp);
+      std::vector<float> buf(static_cast<size_t>(num_elements(shape)));
+      expect_error(
+          [&] {
+            ckpt->read_block(kUp, {0, 0}, shape, read, buf.data());
+          },
+          {kUp, "NaN or Inf"});
+      // Another tensor of the same file reads fine.
+      EXPECT_EQ(read_tensor_f32(*ckpt, kGate).size(), 80u * 48u);
+    }
+  }
 }
 
 TEST(SafetensorsCheckpoint, IndexPathsStayInTheModelDirectory) {
