@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "sharding/checked.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -9,27 +10,34 @@ namespace meshlm {
 std::vector<BufferSpec> activation_buffers(const ModelConfig& c, const LocalDims& l,
                                            const ActivationShape& s) {
   const int64_t n = s.rows, D = c.hidden_size, hd = c.head_dim;
+  // Sizes come from files and flags (batch, seq_len, chunk): checked products.
+  auto elems = [](std::initializer_list<int64_t> dims, const char* name) {
+    return checked_product(dims, std::string("activation buffer '") + name + "'");
+  };
   std::vector<BufferSpec> b = {
-      {"x", n * D},                                      // [rows, D] residual stream
-      {"xb", n * D},                                     // [rows, D] normed input
-      {"partial", n * D},                                // [rows, D] o/down output, all-reduced
-      {"q", n * l.heads * hd},                           // [rows, H_l*hd]
-      {"k", n * l.kv_heads * hd},                        // [rows, K_l*hd]
-      {"v", n * l.kv_heads * hd},                        // [rows, K_l*hd]
-      {"attn", n * l.heads * hd},                        // [rows, H_l*hd] attention output
-      {"scores", l.heads * s.query_tokens * s.seq_len},  // [H_l, T, S] one sequence at a time
-      {"gate", n * l.intermediate},                      // [rows, I_l]
-      {"up", n * l.intermediate},                        // [rows, I_l]
-      {"logits", s.batch_local * l.vocab},               // [B_l, V_l] last position per sequence
+      {"x", elems({n, D}, "x")},                                          // [rows, D] residual
+      {"xb", elems({n, D}, "xb")},                                        // [rows, D] normed
+      {"partial", elems({n, D}, "partial")},                              // [rows, D] o/down out
+      {"q", elems({n, l.heads, hd}, "q")},                                // [rows, H_l*hd]
+      {"k", elems({n, l.kv_heads, hd}, "k")},                             // [rows, K_l*hd]
+      {"v", elems({n, l.kv_heads, hd}, "v")},                             // [rows, K_l*hd]
+      {"attn", elems({n, l.heads, hd}, "attn")},                          // [rows, H_l*hd]
+      {"scores", elems({l.heads, s.query_tokens, s.seq_len}, "scores")},  // [H_l, T, S]
+      {"gate", elems({n, l.intermediate}, "gate")},                       // [rows, I_l]
+      {"up", elems({n, l.intermediate}, "up")},                           // [rows, I_l]
+      {"logits", elems({s.batch_local, l.vocab}, "logits")},              // [B_l, V_l]
   };
   if (s.gathered_logits && l.vocab != c.vocab_size)
-    b.push_back({"logits_gathered", s.batch_local * c.vocab_size});  // [B_l, V]
+    b.push_back({"logits_gathered", elems({s.batch_local, c.vocab_size}, "logits_gathered")});
   return b;
 }
 
 uint64_t activation_bytes(const ModelConfig& c, const LocalDims& l, const ActivationShape& s) {
   uint64_t total = 0;
-  for (auto& b : activation_buffers(c, l, s)) total += b.bytes();
+  for (auto& b : activation_buffers(c, l, s)) {
+    checked_mul(b.elements, int64_t{8}, "bytes of activation buffer '" + b.name + "'");
+    total = checked_add(total, b.bytes(), "activation bytes");
+  }
   return total;
 }
 
@@ -70,15 +78,24 @@ uint64_t kv_bytes_per_head_position(int64_t head_dim, DType t) {
 }
 
 uint64_t kv_bytes_per_token(const ModelConfig& c, int64_t kv_heads_local, DType t) {
-  return 2ull * c.num_layers * kv_heads_local * kv_bytes_per_head_position(c.head_dim, t);
+  return static_cast<uint64_t>(
+      checked_product({2, c.num_layers, kv_heads_local,
+                       static_cast<int64_t>(kv_bytes_per_head_position(c.head_dim, t))},
+                      "KV cache bytes per token"));
 }
 
 uint64_t kv_cache_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t batch_local,
                         int64_t seq_len, DType t) {
-  uint64_t positions = 0;
-  for (int64_t l = 0; l < c.num_layers; ++l) positions += c.kv_positions(l, seq_len);
-  return static_cast<uint64_t>(batch_local) * 2ull * kv_heads_local * positions *
-         kv_bytes_per_head_position(c.head_dim, t);
+  // batch and seq_len come from flags and plan files: checked arithmetic.
+  const std::string what = "KV cache bytes (batch " + std::to_string(batch_local) + ", seq_len " +
+                           std::to_string(seq_len) + ")";
+  int64_t positions = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    positions = checked_add(positions, c.kv_positions(l, seq_len), what);
+  return static_cast<uint64_t>(
+      checked_product({batch_local, 2, kv_heads_local, positions,
+                       static_cast<int64_t>(kv_bytes_per_head_position(c.head_dim, t))},
+                      what));
 }
 
 int64_t effective_chunk(int64_t prefill_chunk, int64_t seq_len) {
@@ -98,7 +115,9 @@ ActivationShape activation_shape(int64_t batch_local, int64_t seq_len, int64_t p
 
 uint64_t comm_buffer_bytes(const ModelConfig& c, int mp, const ActivationShape& s) {
   if (mp == 1) return 0;
-  return dtype_bytes(DType::f32, static_cast<uint64_t>(s.rows * c.hidden_size));
+  return dtype_bytes(
+      DType::f32,
+      static_cast<uint64_t>(checked_product({s.rows, c.hidden_size, 4}, "comm buffer") / 4));
 }
 
 }  // namespace meshlm

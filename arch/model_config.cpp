@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "arch/tensor_roles.h"
+#include "sharding/checked.h"
 #include "sharding/device_spec.h"
 #include "sharding/error.h"
 #include "sharding/json_field.h"
@@ -18,9 +20,12 @@ std::string where_of(const std::string& name) {
   return name.empty() ? "model config" : "model config '" + name + "'";
 }
 
-int64_t positive(const nlohmann::json& j, const char* key, const std::string& where) {
+// An integer field in 1..max (every dimension at most int32, docs/DESIGN.md §9).
+int64_t positive(const nlohmann::json& j, const char* key, const std::string& where,
+                 int64_t max = kMaxDimension) {
   const int64_t v = json_field<int64_t>(j, key, where);
-  if (v < 1) MESHLM_FAIL(where << ": field '" << key << "' is " << v << " (expected >= 1)");
+  if (v < 1 || v > max)
+    MESHLM_FAIL(where << ": field '" << key << "' is " << v << " (expected 1.." << max << ")");
   return v;
 }
 
@@ -49,6 +54,7 @@ const char* dtype_to_hf(DType t) {
 }
 
 void check_consistent(const ModelConfig& c, const std::string& where) {
+  check_limits(c, where);
   if (c.num_heads % c.num_kv_heads != 0)
     MESHLM_FAIL(where << ": num_attention_heads (" << c.num_heads
                       << ") is not a multiple of num_key_value_heads (" << c.num_kv_heads << ")");
@@ -66,6 +72,40 @@ void check_consistent(const ModelConfig& c, const std::string& where) {
 
 }  // namespace
 
+void check_limits(const ModelConfig& c, const std::string& where) {
+  const std::pair<const char*, int64_t> dims[] = {
+      {"hidden_size", c.hidden_size},
+      {"intermediate_size", c.intermediate_size},
+      {"num_attention_heads", c.num_heads},
+      {"num_key_value_heads", c.num_kv_heads},
+      {"head_dim", c.head_dim},
+      {"vocab_size", c.vocab_size},
+      {"max_position_embeddings", c.max_position_embeddings}};
+  for (auto& [field, v] : dims)
+    if (v < 1 || v > kMaxDimension)
+      MESHLM_FAIL(where << ": " << field << " is " << v << " (expected 1.." << kMaxDimension
+                        << ")");
+  if (c.num_layers < 1 || c.num_layers > kMaxLayers)
+    MESHLM_FAIL(where << ": num_hidden_layers is " << c.num_layers << " (expected 1.." << kMaxLayers
+                      << ")");
+  if (c.num_experts < 0 || c.num_experts > kMaxLayers)
+    MESHLM_FAIL(where << ": num_local_experts is " << c.num_experts << " (expected 0.."
+                      << kMaxLayers << ")");
+  if (c.sliding_window < 0 || c.sliding_window > kMaxDimension)
+    MESHLM_FAIL(where << ": sliding_window is " << c.sliding_window << " (expected 0.."
+                      << kMaxDimension << ")");
+  // The inventory is built in memory: bound its length before anyone does.
+  const int64_t per_layer = static_cast<int64_t>(kTensorRoleCount) * (1 + c.num_experts);
+  if (c.num_layers * per_layer > kMaxTensors)
+    MESHLM_FAIL(where << ": " << c.num_layers << " layers of " << per_layer
+                      << " tensors at most exceed the " << kMaxTensors
+                      << " tensors a model may have");
+  // Every tensor's element count, and the model's bytes in fp32, fit int64.
+  const uint64_t params = parameter_count(c);
+  checked_mul(params, uint64_t{4},
+              where + ": bytes of " + std::to_string(params) + " fp32 parameters");
+}
+
 ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string& name) {
   const std::string where = where_of(name);
   if (!j.is_object()) MESHLM_FAIL(where << " is not a JSON object");
@@ -82,7 +122,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
 
   c.hidden_size = positive(j, "hidden_size", where);
   c.intermediate_size = positive(j, "intermediate_size", where);
-  c.num_layers = positive(j, "num_hidden_layers", where);
+  c.num_layers = positive(j, "num_hidden_layers", where, kMaxLayers);
   c.num_heads = positive(j, "num_attention_heads", where);
   c.num_kv_heads =
       has_field(j, "num_key_value_heads") ? positive(j, "num_key_value_heads", where) : c.num_heads;
@@ -146,7 +186,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     c.qkv_bias = c.o_bias = json_field_or<bool>(j, "attention_bias", true, where);
 
   if (c.family == Family::mixtral || c.family == Family::gpt_oss) {
-    c.num_experts = positive(j, "num_local_experts", where);
+    c.num_experts = positive(j, "num_local_experts", where, kMaxLayers);
     if (c.family == Family::mixtral)
       c.experts_per_token = positive(j, "num_experts_per_tok", where);
     else if (has_field(j, "experts_per_token"))
@@ -215,6 +255,7 @@ ModelConfig ModelConfig::load(const std::string& path_or_name) {
   }
   if (!fs::is_regular_file(p)) p = resolve_config("models", path_or_name);
   if (p.extension() == ".bin") {
+    check_regular_file(p.string(), "llama2.c checkpoint");
     std::ifstream in(p, std::ios::binary);
     int32_t header[7];
     if (!in.read(reinterpret_cast<char*>(header), sizeof header))

@@ -12,6 +12,13 @@
 
 namespace meshlm {
 
+// Limits of what a config may say (docs/DESIGN.md §9, Input limits): every
+// dimension (D, I, H, K, hd, V, max positions, window) 1..kMaxDimension
+// (sharding/checked.h), layers and experts 1..kMaxLayers, at most kMaxTensors
+// tensors, every tensor's elements and the model's fp32 bytes within int64.
+inline constexpr int64_t kMaxLayers = int64_t{1} << 16;
+inline constexpr int64_t kMaxTensors = int64_t{1} << 20;
+
 struct RopeScaling {
   std::string type;  // "" = none, "llama3", "linear", ...
   double factor = 1.0;
@@ -19,6 +26,11 @@ struct RopeScaling {
   double high_freq_factor = 4.0;
   int64_t original_max_position_embeddings = 0;
 };
+
+struct ModelConfig;
+// Throws naming the field and the limit when `c` is beyond the limits above;
+// the readers call it (with the other consistency checks) before returning.
+void check_limits(const ModelConfig& c, const std::string& where);
 
 struct ModelConfig {
   std::string name;               // file stem or given name

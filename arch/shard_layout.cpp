@@ -83,9 +83,9 @@ int64_t unit_size(const ModelConfig& c, TensorDim::Unit u) {
 
 }  // namespace
 
-DType tensor_dtype(const Plan& plan, const std::string& name) {
-  const TensorPlan* t = plan.find(name);
-  return t ? t->dtype : plan.weight_dtype;
+DType tensor_dtype(const Plan& plan, const TensorInfo& tensor) {
+  const TensorPlan* t = plan.find(tensor.name);
+  return t ? t->dtype : storage_dtype(tensor.shape, plan.weight_dtype);
 }
 
 ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vector<int>& coords) {
@@ -146,7 +146,7 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
   for (const TensorInfo& t : inventory) {
     const TensorRoleInfo& r = role_info(t.role);
     const Block b = block_of(plan, t.name, t.shape, coords);
-    check_quant_blocks(b, tensor_dtype(plan, t.name));
+    check_quant_blocks(b, tensor_dtype(plan, t));
     const int split = split_dim(r);
     for (size_t d = 0; d < r.dims.size(); ++d)
       if (static_cast<int>(d) != split && !b.full(d))
@@ -214,11 +214,34 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
   if (plan.batch % L.dp != 0)
     MESHLM_FAIL("the plan's batch (" << plan.batch << ") is not divisible by axis 'dp' (size "
                                      << L.dp << ")");
-  if (L.dp > 1 &&
-      (plan.kv_cache_spec.size() != 4 || plan.kv_cache_spec[0] != PartitionSpec::Entry{"dp"}))
-    MESHLM_FAIL(
-        "the batch is split over 'dp': the plan's kv_cache spec must be P('dp', ...), it is "
-        << plan.kv_cache_spec.to_string());
+  if (plan.seq_len > c.max_position_embeddings)
+    MESHLM_FAIL("the plan's seq_len (" << plan.seq_len << ") is longer than model " << c.name
+                                       << "'s maximum (max_position_embeddings "
+                                       << c.max_position_embeddings << ")");
+  // The KV cache spec must say what the runtime holds — the batch over 'dp',
+  // the KV heads over 'mp' exactly when this device holds a part of them
+  // (with mp > K each device caches its one KV head: dimension 1 whole, §4),
+  // positions and head_dim whole — never be accepted and ignored. Axes of
+  // size 1 split nothing and may be named or not.
+  {
+    const bool kv_split = L.kv_heads.size < c.num_kv_heads && L.mp <= c.num_kv_heads;
+    const PartitionSpec expect({L.dp > 1 ? PartitionSpec::Entry{"dp"} : PartitionSpec::Entry{},
+                                kv_split ? PartitionSpec::Entry{"mp"} : PartitionSpec::Entry{},
+                                {},
+                                {}});
+    bool same = plan.kv_cache_spec.size() == 4;
+    for (size_t d = 0; same && d < 4; ++d) {
+      PartitionSpec::Entry effective;
+      for (auto& a : plan.kv_cache_spec[d])
+        if (plan.mesh.axis_size(a) > 1) effective.push_back(a);
+      same = effective == expect[d];
+    }
+    if (!same)
+      MESHLM_FAIL("the plan's kv_cache spec " << plan.kv_cache_spec.to_string()
+                                              << " is not how the runtime lays out the KV cache "
+                                                 "[batch, kv_heads, positions, head_dim] here: "
+                                              << expect.to_string());
+  }
   L.batch_local = plan.batch / L.dp;
   L.seq_len = plan.seq_len;
   L.prefill_chunk = effective_chunk(plan.prefill_chunk, plan.seq_len);
@@ -238,7 +261,7 @@ uint64_t ShardLayout::weight_bytes(const ModelConfig& c, const Plan& plan) const
   uint64_t total = 0;
   for (auto& t : tensor_inventory(c))
     total += meshlm::weight_bytes(plan.sharding_for(t.name).shard_shape(t.shape, t.name),
-                                  tensor_dtype(plan, t.name));
+                                  tensor_dtype(plan, t));
   return total;
 }
 

@@ -13,6 +13,7 @@
 
 #include "arch/device_bytes.h"
 #include "arch/model_config.h"
+#include "arch/tensor_roles.h"
 #include "sharding/plan.h"
 
 namespace meshlm {
@@ -71,7 +72,7 @@ ShardLayout shard_layout(const ModelConfig& config, const Plan& plan,
                          const std::vector<int>& coords);
 
 // The dtype a tensor is stored in on the device: its plan entry's, else the
-// plan's weight dtype.
-DType tensor_dtype(const Plan& plan, const std::string& name);
+// plan's weight dtype as storage_dtype() stores a tensor of its shape.
+DType tensor_dtype(const Plan& plan, const TensorInfo& tensor);
 
 }  // namespace meshlm

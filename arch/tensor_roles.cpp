@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "sharding/checked.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -223,7 +224,8 @@ std::optional<TensorInfo> find_tensor(const ModelConfig& c, const std::string& n
 
 uint64_t parameter_count(const ModelConfig& c) {
   uint64_t n = 0;
-  for (auto& t : tensor_inventory(c)) n += static_cast<uint64_t>(num_elements(t.shape));
+  for (auto& t : tensor_inventory(c))
+    n = checked_add(n, static_cast<uint64_t>(num_elements(t.shape, t.name)), "parameter count");
   return n;
 }
 

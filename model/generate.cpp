@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "collectives/stats.h"
 #include "model/gather_values.h"
@@ -71,9 +72,11 @@ void validate_prompts(const ModelConfig& c, const ShardLayout& layout,
         MESHLM_FAIL("prompt " << i << " token " << t << " is id " << p[t]
                               << ", outside the vocabulary 0.." << c.vocab_size - 1);
   }
-  if (options.sampling.temperature < 0 || options.sampling.top_k < 0 ||
+  // Written so that NaN fails every comparison: it is refused, not ignored.
+  if (!(options.sampling.temperature >= 0 && std::isfinite(options.sampling.temperature)) ||
+      options.sampling.top_k < 0 ||
       !(options.sampling.top_p > 0.0f && options.sampling.top_p <= 1.0f))
-    MESHLM_FAIL("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (got "
+    MESHLM_FAIL("sampling needs a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1 (got "
                 << options.sampling.temperature << ", " << options.sampling.top_k << ", "
                 << options.sampling.top_p << ")");
 }
@@ -84,7 +87,10 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   const ShardLayout& L = engine.layout();
   validate_prompts(engine.config(), L, prompts, opt);
   const int64_t count = static_cast<int64_t>(prompts.size());
-  const int64_t B = L.batch_local, N = opt.max_new_tokens, S = L.seq_len;
+  // A sequence records at most seq_len - len(prompt) + 1 ids (its last
+  // position is seq_len - 1): every buffer below, the gathered record
+  // included, is sized by that bound, never by the option alone.
+  const int64_t B = L.batch_local, S = L.seq_len, N = std::min(opt.max_new_tokens, S);
   const bool speaker = L.mp_index == 0 && on_token;
 
   // This replica's sequences: global g -> slot g / dp.

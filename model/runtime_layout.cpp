@@ -16,13 +16,20 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
   if (plan.kv_dtype != DType::f32 && plan.kv_dtype != DType::bf16 && plan.kv_dtype != DType::i8)
     MESHLM_FAIL("KV cache dtype " << dtype_name(plan.kv_dtype)
                                   << " is not supported by the runtime (fp32, bf16, int8)");
-  for (auto& t : tensor_inventory(c)) {
-    const DType dt = tensor_dtype(plan, t.name);
-    const bool matrix = t.shape.size() == 2;
-    if (dt != DType::f32 && dt != DType::bf16 && !(matrix && is_quantized(dt)))
-      MESHLM_FAIL("tensor " << t.name << " " << shape_to_string(t.shape) << " has dtype "
-                            << dtype_name(dt) << " in the plan; the runtime stores weights in fp32 "
-                            << "or bf16, and matrices also in int8 or int4");
+  if (plan.weight_dtype != DType::f32 && plan.weight_dtype != DType::bf16 &&
+      !is_quantized(plan.weight_dtype))
+    MESHLM_FAIL("weight dtype " << dtype_name(plan.weight_dtype)
+                                << " is not supported by the runtime (fp32, bf16, int8, int4)");
+  // One weight dtype per plan, stored as storage_dtype() says (rank-1 tensors
+  // of a quantized plan in bf16): a tensor entry saying otherwise is refused,
+  // not silently used or ignored.
+  for (auto& t : plan.tensors) {
+    const DType want = storage_dtype(t.shape, plan.weight_dtype);
+    if (t.dtype != want)
+      MESHLM_FAIL("tensor " << t.name << " has dtype " << dtype_name(t.dtype)
+                            << " in the plan, but a plan with weight dtype "
+                            << dtype_name(plan.weight_dtype) << " stores it in "
+                            << dtype_name(want));
   }
   return shard_layout(c, plan, coords);
 }

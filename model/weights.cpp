@@ -87,7 +87,7 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
     dst->global_shape = t.shape;
     dst->shape = sh.shard_shape(t.shape, t.name);
     dst->offset = sh.shard_offset(t.shape, coords, t.name);
-    dst->dtype = tensor_dtype(plan, t.name);
+    dst->dtype = tensor_dtype(plan, t);
     todo.push_back(dst);
     p.bytes_total += weight_bytes(dst->shape, dst->dtype);
   }

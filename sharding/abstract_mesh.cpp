@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "sharding/checked.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
 
@@ -18,6 +19,11 @@ AbstractMesh::AbstractMesh(std::vector<std::pair<std::string, int>> axes) : axes
       if (axes_[j].first == axes_[i].first)
         MESHLM_FAIL("mesh axis name '" << axes_[i].first << "' appears twice");
   }
+  int64_t n = 1;
+  for (auto& a : axes_) n = checked_mul(n, int64_t{a.second}, "mesh size");
+  if (n > kMaxDimension)
+    MESHLM_FAIL("mesh " << shape_string() << " has " << n << " devices (at most " << kMaxDimension
+                        << ")");
 }
 
 AbstractMesh AbstractMesh::parse(const std::string& shape, const std::vector<std::string>& names) {

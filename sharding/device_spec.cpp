@@ -64,6 +64,8 @@ std::string config_dir() {
 
 std::string resolve_config(const std::string& kind, const std::string& name_or_path) {
   if (fs::is_regular_file(name_or_path)) return name_or_path;
+  std::error_code ec;
+  if (fs::exists(name_or_path, ec)) check_regular_file(name_or_path, kind + " config");
   const fs::path dir = fs::path(config_dir()) / kind;
   const fs::path candidate = dir / (name_or_path + ".json");
   if (fs::is_regular_file(candidate)) return candidate.string();
@@ -77,7 +79,24 @@ std::string resolve_config(const std::string& kind, const std::string& name_or_p
                     << ")");
 }
 
+void check_regular_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::file_type type = fs::status(path, ec).type();
+  if (type == fs::file_type::regular) return;
+  if (type == fs::file_type::not_found)
+    MESHLM_FAIL("cannot open " << what << " '" << path << "': no such file");
+  const char* kind = type == fs::file_type::not_found   ? "does not exist"
+                     : type == fs::file_type::directory ? "is a directory"
+                     : type == fs::file_type::fifo      ? "is a FIFO (named pipe)"
+                     : type == fs::file_type::socket    ? "is a socket"
+                     : type == fs::file_type::block || type == fs::file_type::character
+                         ? "is a device"
+                         : "is not a regular file";
+  MESHLM_FAIL(what << " '" << path << "' " << kind << " (expected a regular file)");
+}
+
 nlohmann::json read_json_file(const std::string& path) {
+  check_regular_file(path, "JSON file");
   std::ifstream in(path);
   if (!in) MESHLM_FAIL("cannot open '" << path << "'");
   try {

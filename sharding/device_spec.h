@@ -38,7 +38,12 @@ struct DeviceSpec {
 std::string resolve_config(const std::string& kind, const std::string& name_or_path);
 std::string config_dir();
 
-// Reads a whole JSON file; errors name the file and the parse position.
+// Throws unless `path` is a regular file (or a link to one), naming what it is
+// instead: a FIFO, socket or device would block or never end when read.
+// Every reader of a user-given file calls it before opening the file.
+void check_regular_file(const std::string& path, const std::string& what = "file");
+
+// Reads a whole JSON file (a regular file); errors name the file and the parse position.
 nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace meshlm

@@ -10,9 +10,12 @@ std::string shape_to_string(const Shape& s) {
   return out + "]";
 }
 
-int64_t num_elements(const Shape& s) {
+int64_t num_elements(const Shape& s, std::string_view what) {
   int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n))
+      MESHLM_FAIL("the number of elements of " << what << " " << shape_to_string(s)
+                                               << (d < 0 ? " is negative" : " overflows int64"));
   return n;
 }
 

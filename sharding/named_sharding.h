@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sharding/abstract_mesh.h"
@@ -14,7 +15,9 @@ namespace meshlm {
 using Shape = std::vector<int64_t>;
 
 std::string shape_to_string(const Shape& s);  // "[512, 64]"
-int64_t num_elements(const Shape& s);
+// Checked (sharding/checked.h): a negative dimension or a product beyond int64
+// throws naming `what` and the shape.
+int64_t num_elements(const Shape& s, std::string_view what = "a tensor");
 
 class NamedSharding {
  public:

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "sharding/checked.h"
 #include "sharding/error.h"
 #include "sharding/json_field.h"
 
@@ -137,14 +138,15 @@ void Plan::validate() const {
   for (auto& t : tensors) {
     if (!seen.insert(t.name).second) MESHLM_FAIL("tensor '" << t.name << "' is listed twice");
     for (auto d : t.shape)
-      if (d < 1)
+      if (d < 1 || d > kMaxDimension)
         MESHLM_FAIL("tensor '" << t.name << "' has shape " << shape_to_string(t.shape)
-                               << " (every dimension must be >= 1)");
+                               << " (every dimension must be 1.." << kMaxDimension << ")");
+    num_elements(t.shape, "tensor '" + t.name + "'");
     t.spec.validate(mesh, t.name);
     NamedSharding(mesh, t.spec).validate(t.shape, t.name);
   }
-  if (seq_len < 1) MESHLM_FAIL("the plan's seq_len is " << seq_len << " (expected >= 1)");
-  if (batch < 1) MESHLM_FAIL("the plan's batch is " << batch << " (expected >= 1)");
+  check_range(seq_len, kMaxDimension, "the plan's seq_len");
+  check_range(batch, kMaxDimension, "the plan's batch");
   if (prefill_chunk < 1 || prefill_chunk > seq_len)
     MESHLM_FAIL("the plan's prefill_chunk is " << prefill_chunk << " (expected 1.." << seq_len
                                                << ", the seq_len)");
@@ -197,6 +199,12 @@ Plan Plan::from_json(const nlohmann::json& j) {
     }
   }
 
+  if (j.contains("dtypes")) {
+    const auto& d = j.at("dtypes");
+    if (d.contains("weights")) p.weight_dtype = dtype_field(d, "weights", "plan dtypes");
+    if (d.contains("kv_cache")) p.kv_dtype = dtype_field(d, "kv_cache", "plan dtypes");
+    if (d.contains("compute")) p.compute_dtype = dtype_field(d, "compute", "plan dtypes");
+  }
   if (j.contains("tensors")) {
     const auto& ts = j.at("tensors");
     if (!ts.is_object())
@@ -206,7 +214,8 @@ Plan Plan::from_json(const nlohmann::json& j) {
       TensorPlan t;
       t.name = it.key();
       t.shape = json_field<Shape>(it.value(), "shape", tw);
-      t.dtype = it.value().contains("dtype") ? dtype_field(it.value(), "dtype", tw) : DType::f32;
+      t.dtype =
+          it.value().contains("dtype") ? dtype_field(it.value(), "dtype", tw) : p.weight_dtype;
       t.spec = spec_field(it.value(), tw);
       p.tensors.push_back(std::move(t));
     }
@@ -215,12 +224,6 @@ Plan Plan::from_json(const nlohmann::json& j) {
     });
   }
 
-  if (j.contains("dtypes")) {
-    const auto& d = j.at("dtypes");
-    if (d.contains("weights")) p.weight_dtype = dtype_field(d, "weights", "plan dtypes");
-    if (d.contains("kv_cache")) p.kv_dtype = dtype_field(d, "kv_cache", "plan dtypes");
-    if (d.contains("compute")) p.compute_dtype = dtype_field(d, "compute", "plan dtypes");
-  }
   if (j.contains("kv_cache")) {
     const auto& kv = j.at("kv_cache");
     p.kv_cache_spec = spec_field(kv, "plan kv_cache");
@@ -243,6 +246,7 @@ Plan Plan::from_json(const nlohmann::json& j) {
 }
 
 Plan Plan::load(const std::string& path) {
+  check_regular_file(path, "plan file");
   std::ifstream in(path);
   if (!in) MESHLM_FAIL("cannot open plan file '" << path << "'");
   std::stringstream ss;

@@ -1,16 +1,20 @@
 #include "sharding/rules.h"
 
+#include <re2/re2.h>
+
 #include "sharding/error.h"
 
 namespace meshlm {
 
 namespace {
-std::regex compile(const std::string& pattern) {
-  try {
-    return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
-  } catch (const std::regex_error& e) {
-    MESHLM_FAIL("sharding rule pattern '" << pattern << "' is not a valid regex: " << e.what());
-  }
+std::shared_ptr<const re2::RE2> compile(const std::string& pattern) {
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (!re->ok())
+    MESHLM_FAIL("sharding rule pattern '" << pattern << "' is not a valid regex: " << re->error()
+                                          << " (RE2 syntax: no backreferences or lookaround)");
+  return re;
 }
 }  // namespace
 
@@ -25,7 +29,7 @@ void ShardingRules::add(std::string pattern, PartitionSpec spec) {
 
 std::optional<size_t> ShardingRules::match_index(const std::string& tensor_name) const {
   for (size_t i = 0; i < compiled_.size(); ++i)
-    if (std::regex_match(tensor_name, compiled_[i])) return i;
+    if (re2::RE2::FullMatch(tensor_name, *compiled_[i])) return i;
   return std::nullopt;
 }
 

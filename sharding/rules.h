@@ -4,17 +4,24 @@
 // axis rules). Default rules and the Megatron scheme: docs/DESIGN.md §4.
 #pragma once
 
+#include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "sharding/partition_spec.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace meshlm {
 
+// Patterns are RE2 regexes (https://github.com/google/re2/wiki/Syntax: the
+// ECMAScript subset without backreferences and lookaround), matched in time
+// linear in the name: no rule a plan file holds can hang a job.
 struct ShardingRule {
-  std::string pattern;  // ECMAScript regex, matched against the whole name
+  std::string pattern;  // RE2 regex, matched against the whole name
   PartitionSpec spec;
 };
 
@@ -33,7 +40,7 @@ class ShardingRules {
 
  private:
   std::vector<ShardingRule> rules_;
-  std::vector<std::regex> compiled_;
+  std::vector<std::shared_ptr<const re2::RE2>> compiled_;
 };
 
 }  // namespace meshlm

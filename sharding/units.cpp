@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -14,7 +15,10 @@ uint64_t parse_bytes(const std::string& text) {
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
     ++i;
   if (i == 0) MESHLM_FAIL("bad byte size '" << text << "' (expected e.g. 64MiB, 32GB or 1048576)");
-  double value = std::stod(text.substr(0, i));
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + i, value);
+  if (ec != std::errc() || end != text.data() + i)
+    MESHLM_FAIL("bad byte size '" << text << "' (expected e.g. 64MiB, 32GB or 1048576)");
   std::string unit = text.substr(i);
   unit.erase(std::remove(unit.begin(), unit.end(), ' '), unit.end());
   std::transform(unit.begin(), unit.end(), unit.begin(),
@@ -41,7 +45,13 @@ uint64_t parse_bytes(const std::string& text) {
   else
     MESHLM_FAIL("bad unit '" << text.substr(i) << "' in byte size '" << text
                              << "' (expected B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)");
-  return static_cast<uint64_t>(std::llround(value * mult));
+  // At most int64 bytes (checked arithmetic downstream, docs/DESIGN.md §9):
+  // beyond it the value used to saturate silently.
+  const double bytes = value * mult;
+  if (!(bytes <= 9.2e18))
+    MESHLM_FAIL("byte size '" << text << "' is " << format_bytes(bytes) << ", more than the "
+                              << format_bytes(9.2e18) << " (2^63 bytes) supported");
+  return static_cast<uint64_t>(std::llround(bytes));
 }
 
 std::string format_bytes(double bytes, bool binary) {

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <regex>
 
 #include "collectives/stats.h"
 #include "mesh/device_choice.h"
@@ -27,6 +26,7 @@
 #include "model/io/tokenizer.h"
 #include "planner/mesh_search.h"
 #include "planner/planner.h"
+#include "sharding/checked.h"
 #include "sharding/units.h"
 
 namespace meshlm::cli {
@@ -51,21 +51,57 @@ struct Options {
   std::string dtype, kv_dtype = "fp32", device, device_memory;
 };
 
-bool looks_like_ids(const std::string& s) {
-  static const std::regex ids(R"(\s*\d+(\s*,\s*\d+)*\s*)");
-  return std::regex_match(s, ids);
-}
-
-std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
-  if (!looks_like_ids(s))
-    MESHLM_FAIL(what << " '" << s << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
+// Token ids "1, 2,3": digits separated by commas, blanks around them. A plain
+// loop (no regex: std::regex recurses once per character and overflows the
+// stack on long lines). Returns nullopt when `s` is not of that form (then it
+// is text). A list of that form with a negative id ("1,-5") or one beyond
+// int32 is meant as ids: it throws naming `what` and the id.
+std::optional<std::vector<int32_t>> scan_ids(const std::string& s, const std::string& what) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  struct Item {
+    size_t begin, end;  // the digits
+    bool negative;
+  };
+  std::vector<Item> items;
+  for (size_t i = 0;;) {
+    while (i < s.size() && blank(s[i])) ++i;
+    const bool negative = i < s.size() && s[i] == '-';
+    if (negative) ++i;
+    if (i == s.size() || !digit(s[i])) return std::nullopt;
+    const size_t begin = i;
+    while (i < s.size() && digit(s[i])) ++i;
+    items.push_back({begin, i, negative});
+    while (i < s.size() && blank(s[i])) ++i;
+    if (i == s.size()) break;
+    if (s[i] != ',') return std::nullopt;
+    ++i;
+  }
   std::vector<int32_t> out;
-  for (const std::string& part : split(s)) {
-    const long long v = std::stoll(part);
-    if (v > INT32_MAX) MESHLM_FAIL(what << ": token id " << v << " is too large");
+  out.reserve(items.size());
+  for (const Item& it : items) {
+    int64_t v = 0;
+    for (size_t i = it.begin; i < it.end && v <= INT32_MAX; ++i) v = v * 10 + (s[i] - '0');
+    if (it.negative || v > INT32_MAX) {
+      const size_t n = it.end - it.begin;  // show at most 24 digits
+      MESHLM_FAIL(what << ": token id " << (it.negative ? "-" : "")
+                       << s.substr(it.begin, std::min<size_t>(n, 24)) << (n > 24 ? "..." : "")
+                       << " is " << (it.negative ? "negative" : "too large") << " (ids are 0.."
+                       << INT32_MAX << ")");
+    }
     out.push_back(static_cast<int32_t>(v));
   }
   return out;
+}
+
+std::vector<int32_t> parse_ids(const std::string& s, const std::string& what) {
+  std::optional<std::vector<int32_t>> ids = scan_ids(s, what);
+  if (!ids) {
+    const std::string shown = s.size() > 40 ? s.substr(0, 40) + "..." : s;
+    MESHLM_FAIL(what << " '" << shown
+                     << "' is not a comma-separated list of token ids (e.g. 1,2,3)");
+  }
+  return std::move(*ids);
 }
 
 // Prompts in order: --prompt texts, --prompt-ids, then --prompts-file lines.
@@ -84,8 +120,8 @@ std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer
     for (int n = 1; std::getline(in, line); ++n) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       const std::string where = o.prompts_file + ":" + std::to_string(n);
-      if (looks_like_ids(line))
-        out.push_back(parse_ids(line, where));
+      if (std::optional<std::vector<int32_t>> ids = scan_ids(line, where))
+        out.push_back(std::move(*ids));
       else
         text(line, where);
     }
@@ -186,6 +222,12 @@ int run(const Options& o) {
     }
     validate_prompts(config, layout, prompts, gen);
   });
+  if (gen.max_new_tokens > plan->seq_len) {
+    if (rank == 0)
+      spdlog::info("--max-new-tokens {} is more than the sequence length {} allows: clamped to {}",
+                   gen.max_new_tokens, plan->seq_len, plan->seq_len);
+    gen.max_new_tokens = plan->seq_len;
+  }
   if (rank == 0)
     spdlog::info("{} on mesh {} ({}), weights {}, KV cache {}, batch {} x seq_len {}",
                  ckpt->describe(), abstract.shape_string(), device.describe(),
@@ -275,11 +317,16 @@ Command add_generate_command(CLI::App& app) {
                   "tests/data/llama2-tokenizer.bin (32000) for Llama 2 and TinyLlama");
   sub->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, e.g. 1,2,3; repeatable");
   sub->add_option("--prompts-file", o->prompts_file, "One prompt per line (text or ids)");
-  sub->add_option("--max-new-tokens", o->max_new_tokens, "Tokens to generate per sequence")
-      ->capture_default_str();
+  // Ranges: a given value out of range is an error, never the default in disguise.
+  const auto dims = CLI::Range(int64_t{0}, kMaxDimension);
+  sub->add_option("--max-new-tokens", o->max_new_tokens,
+                  "Tokens to generate per sequence (at most the sequence length)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, INT64_MAX));
   sub->add_option("--temperature", o->temperature, "0 = greedy")->capture_default_str();
   sub->add_option("--top-k", o->top_k, "Keep the k most probable tokens (0 = all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(dims);
   sub->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   sub->add_option("--seed", o->seed, "Sampling seed (same seed, same tokens on any mesh)")
       ->capture_default_str();
@@ -288,10 +335,12 @@ Command add_generate_command(CLI::App& app) {
   sub->add_flag("--synthetic", o->synthetic, "Deterministic random weights for --model's config");
   sub->add_option("--synthetic-seed", o->synthetic_seed, "Seed of the --synthetic weights")
       ->capture_default_str();
-  sub->add_option("--seq-len", o->seq_len, "Sequence length (default: the model's)");
-  sub->add_option("--batch", o->batch, "Global batch (default: prompts, rounded up to dp)");
+  sub->add_option("--seq-len", o->seq_len, "Sequence length (default 0: the model's)")->check(dims);
+  sub->add_option("--batch", o->batch, "Global batch (default 0: prompts, rounded up to dp)")
+      ->check(dims);
   sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (0 = seq-len)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(dims);
   sub->add_option("--dtype", o->dtype,
                   "Weight dtype: fp32, bf16, or int8/int4 (block-quantized at load, each rank "
                   "its shard; default: the checkpoint's, fp16 stored as bf16)");

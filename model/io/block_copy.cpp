@@ -58,9 +58,9 @@ int64_t element_bytes(DType t) {
   }
 }
 
-void convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype,
-                      int64_t n) {
-  if (n <= 0) return;
+namespace {
+
+void convert_run(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
   if (src_dtype == dst_dtype) {
     std::memcpy(dst, src, static_cast<size_t>(n * element_bytes(src_dtype)));
     return;
@@ -73,19 +73,47 @@ void convert_elements(const std::byte* src, DType src_dtype, void* dst, DType ds
     uint16_t* out = static_cast<uint16_t*>(dst);
     if (src_dtype == DType::f32) return f32_to_bf16(src, out, n);
     if (src_dtype == DType::f16) {
-      // Through fp32 in chunks (f16 -> f32 is exact).
-      constexpr int64_t kChunk = 1024;
-      alignas(64) float tmp[kChunk];
-      for (int64_t i = 0; i < n; i += kChunk) {
-        const int64_t m = n - i < kChunk ? n - i : kChunk;
-        f16_to_f32(src + 2 * i, tmp, m);
-        f32_to_bf16(reinterpret_cast<const std::byte*>(tmp), out + i, m);
-      }
+      // Through fp32 (f16 -> f32 is exact); runs are at most kRun elements.
+      alignas(64) float tmp[1024];
+      f16_to_f32(src, tmp, n);
+      f32_to_bf16(reinterpret_cast<const std::byte*>(tmp), out, n);
       return;
     }
   }
   MESHLM_FAIL("cannot convert " << dtype_name(src_dtype) << " to " << dtype_name(dst_dtype)
                                 << " (reads give fp32 or bf16 from fp32, bf16 or fp16)");
+}
+
+// Whether n converted elements (fp32 or bf16) are all finite: a branch-free
+// scan of the exponent bits while they are still in cache.
+bool all_finite(const void* p, DType t, int64_t n) {
+  uint32_t bad = 0;
+  if (t == DType::f32) {
+    const auto* u = static_cast<const uint32_t*>(p);
+    for (int64_t i = 0; i < n; ++i) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+  } else {
+    const auto* u = static_cast<const uint16_t*>(p);
+    for (int64_t i = 0; i < n; ++i) bad |= (u[i] & 0x7f80u) == 0x7f80u;
+  }
+  return bad == 0;
+}
+
+}  // namespace
+
+bool convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype,
+                      int64_t n) {
+  // In runs of 1024 elements, each checked for NaN/Inf right after it is
+  // written (no second pass over the tensor).
+  constexpr int64_t kRun = 1024;
+  const int64_t sb = element_bytes(src_dtype), db = element_bytes(dst_dtype);
+  bool finite = true;
+  for (int64_t i = 0; i < n; i += kRun) {
+    const int64_t m = n - i < kRun ? n - i : kRun;
+    void* out = static_cast<std::byte*>(dst) + i * db;
+    convert_run(src + i * sb, src_dtype, out, dst_dtype, m);
+    finite = all_finite(out, dst_dtype, m) && finite;
+  }
+  return finite;
 }
 
 void check_block(const std::string& name, const Shape& shape, const Shape& offset,

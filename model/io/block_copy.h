@@ -14,7 +14,9 @@ namespace meshlm {
 
 // Converts n elements from `src` (dtype f32, bf16 or f16; any alignment) to
 // `dst` (f32 or bf16, naturally aligned). f32 -> bf16 rounds to nearest even.
-void convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
+// Returns whether every converted value is finite (checked as it is copied:
+// a checkpoint holding NaN or Inf is refused by the reader, naming the tensor).
+bool convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
 
 // Bytes per element of a dtype that can be stored or read (f32, bf16, f16).
 int64_t element_bytes(DType t);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "sharding/checked.h"
 #include "sharding/device_spec.h"
 
 namespace meshlm {
@@ -37,6 +38,7 @@ ModelConfig load_config_with_overrides(const std::string& path_or_name, const Co
   else if (o.hidden_size || o.num_heads)
     j.erase("head_dim");  // back to the default hidden_size / heads
   // Per-layer lists follow the layer count by repeating their pattern.
+  if (o.num_layers) check_range(*o.num_layers, kMaxLayers, "--layers");
   if (o.num_layers && j.contains("layer_types") && j["layer_types"].is_array() &&
       !j["layer_types"].empty()) {
     const nlohmann::json old = j["layer_types"];

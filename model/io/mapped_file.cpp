@@ -8,12 +8,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  check_regular_file(path);  // a FIFO would block open() itself
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) MESHLM_FAIL("cannot open " << path << ": " << std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

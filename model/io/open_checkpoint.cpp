@@ -6,6 +6,7 @@
 
 #include "model/io/block_copy.h"
 #include "model/io/checkpoint_formats.h"
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -23,6 +24,8 @@ std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path) {
   if (fs::is_directory(p, ec)) return open_safetensors_checkpoint(path);
   if (file == "config.json")
     return open_safetensors_checkpoint(p.has_parent_path() ? p.parent_path().string() : ".");
+  // By type before any read: sniffing a FIFO or a device would block.
+  check_regular_file(path, "checkpoint");
   if (p.extension() == ".safetensors" || file.ends_with(".safetensors.index.json"))
     return open_safetensors_checkpoint(path);
   // Sniff the first bytes: a safetensors file under another name starts with

@@ -1,9 +1,12 @@
 #include "model/io/safetensors_format.h"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "model/io/block_copy.h"
+#include "sharding/checked.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -23,19 +26,48 @@ const char* safetensors_dtype_name(DType t) {
 
 namespace {
 
+// At most 60 characters of something read from the file, for messages: a
+// message identifies the problem, it does not echo the file.
+std::string excerpt(const std::string& s, size_t max = 60) {
+  return s.size() > max ? s.substr(0, max - 3) + "..." : s;
+}
+
 DType parse_st_dtype(const std::string& s, const std::string& tensor, const std::string& path) {
   if (s == "F32") return DType::f32;
   if (s == "BF16") return DType::bf16;
   if (s == "F16") return DType::f16;
-  MESHLM_FAIL("tensor '" << tensor << "' in " << path << " has dtype " << s
+  MESHLM_FAIL("tensor '" << tensor << "' in " << path << " has dtype " << excerpt(s)
                          << ", which is not supported (supported: F32, BF16, F16)");
+}
+
+// Parses the header JSON, refusing a key that appears twice in one object
+// (two entries for one tensor would silently share or shadow bytes).
+nlohmann::json parse_unique_keys(const char* text, uint64_t n, const std::string& path) {
+  std::vector<std::set<std::string>> keys;  // per open object
+  const nlohmann::json::parser_callback_t cb = [&](int, nlohmann::json::parse_event_t event,
+                                                   nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) keys.emplace_back();
+    if (event == E::object_end && !keys.empty()) keys.pop_back();
+    if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+      MESHLM_FAIL("the header of safetensors file " << path << " has the key '"
+                                                    << excerpt(parsed.get<std::string>())
+                                                    << "' twice in one object: corrupt");
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, text + n, cb);
+  } catch (const nlohmann::json::exception& e) {
+    MESHLM_FAIL("the header of safetensors file " << path
+                                                  << " is not valid JSON: " << excerpt(e.what()));
+  }
 }
 
 uint64_t get_uint(const nlohmann::json& v, const std::string& what, const std::string& tensor,
                   const std::string& path) {
   if (!v.is_number_unsigned())
     MESHLM_FAIL("tensor '" << tensor << "' in " << path << " has an invalid " << what << " entry "
-                           << v.dump() << " (expected a non-negative integer)");
+                           << excerpt(v.dump()) << " (expected a non-negative integer)");
   return v.get<uint64_t>();
 }
 
@@ -52,17 +84,14 @@ SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
     MESHLM_FAIL("safetensors file " << path << " declares a header of " << n
                                     << " bytes, more than the " << kMaxSafetensorsHeaderBytes
                                     << " allowed: not a safetensors file, or corrupt");
+  if (n == 0)
+    MESHLM_FAIL("safetensors file " << path << " declares an empty header (length 0): corrupt");
   if (n < 2 || n > file.size() - 8)
     MESHLM_FAIL("safetensors file " << path << " declares a header of " << n
                                     << " bytes but the file has " << file.size()
                                     << " bytes: truncated or corrupt");
   const char* text = reinterpret_cast<const char*>(file.data() + 8);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text, text + n);
-  } catch (const nlohmann::json::exception& e) {
-    MESHLM_FAIL("the header of safetensors file " << path << " is not valid JSON: " << e.what());
-  }
+  const nlohmann::json j = parse_unique_keys(text, n, path);
   if (!j.is_object())
     MESHLM_FAIL("the header of safetensors file " << path << " is not a JSON object");
 
@@ -70,8 +99,8 @@ SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
   h.data_start = 8 + n;
   const uint64_t data_bytes = file.size() - h.data_start;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& name = it.key();
-    if (name == "__metadata__") continue;
+    if (it.key() == "__metadata__") continue;
+    const std::string name = excerpt(it.key(), 200);  // for messages
     const nlohmann::json& e = it.value();
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") ||
         !e.contains("data_offsets") || !e["dtype"].is_string() || !e["shape"].is_array() ||
@@ -79,34 +108,62 @@ SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
       MESHLM_FAIL("tensor '" << name << "' in " << path
                              << " has a malformed header entry (expected {dtype, shape, "
                                 "data_offsets: [begin, end]}): "
-                             << e.dump());
+                             << excerpt(e.dump()));
     SafetensorsTensor t;
-    t.name = name;
+    t.name = it.key();
     t.dtype = parse_st_dtype(e["dtype"].get<std::string>(), name, path);
-    __int128 elems = 1;
     for (const auto& d : e["shape"]) {
       const uint64_t v = get_uint(d, "shape", name, path);
+      if (v > static_cast<uint64_t>(kMaxDimension))
+        MESHLM_FAIL("tensor '" << name << "' in " << path << " has a dimension of " << v
+                               << " (at most " << kMaxDimension << ")");
       t.shape.push_back(static_cast<int64_t>(v));
-      elems *= v;
-      if (elems > (static_cast<__int128>(1) << 62))
-        MESHLM_FAIL("tensor '" << name << "' in " << path << " has an absurd shape "
-                               << e["shape"].dump());
     }
+    const int64_t elems = num_elements(t.shape, "tensor '" + name + "' in " + path);
     t.begin = get_uint(e["data_offsets"][0], "data_offsets", name, path);
     t.end = get_uint(e["data_offsets"][1], "data_offsets", name, path);
-    if (t.begin > t.end || t.end > data_bytes)
+    if (t.begin > t.end)
+      MESHLM_FAIL("tensor '" << name << "' in " << path << " has reversed data_offsets [" << t.begin
+                             << ", " << t.end << "] (begin after end): corrupt");
+    if (t.end > data_bytes)
       MESHLM_FAIL("tensor '" << name << "' in " << path << " has data_offsets [" << t.begin << ", "
                              << t.end << "] outside the file's " << data_bytes
                              << " data bytes: truncated or corrupt");
-    const __int128 need = elems * element_bytes(t.dtype);
-    if (static_cast<__int128>(t.end - t.begin) != need)
+    const int64_t need =
+        checked_mul(elems, element_bytes(t.dtype), "bytes of tensor '" + name + "' in " + path);
+    if (t.end - t.begin != static_cast<uint64_t>(need))
       MESHLM_FAIL("tensor '" << name << "' in " << path << " has data_offsets [" << t.begin << ", "
                              << t.end << "] holding " << (t.end - t.begin) << " bytes, but dtype "
                              << e["dtype"].get<std::string>() << " and shape "
-                             << shape_to_string(t.shape) << " need " << static_cast<uint64_t>(need)
-                             << " bytes");
+                             << shape_to_string(t.shape) << " need " << need << " bytes");
     h.tensors.push_back(std::move(t));
   }
+  // As the reference parser: sorted by offset, the tensors tile the data
+  // exactly — no overlap (two tensors sharing bytes), no gap, nothing after.
+  std::vector<const SafetensorsTensor*> by_offset;
+  for (const auto& t : h.tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const SafetensorsTensor *a = by_offset[i - 1], *b = by_offset[i];
+    if (b->begin < a->end)
+      MESHLM_FAIL("tensors '" << excerpt(a->name, 200) << "' [" << a->begin << ", " << a->end
+                              << ") and '" << excerpt(b->name, 200) << "' [" << b->begin << ", "
+                              << b->end << ") in " << path << " overlap: corrupt");
+  }
+  uint64_t covered = 0;
+  for (const SafetensorsTensor* t : by_offset) {
+    if (t->begin > covered)
+      MESHLM_FAIL("safetensors file "
+                  << path << " has " << t->begin - covered << " unused data bytes before tensor '"
+                  << excerpt(t->name, 200) << "' (at " << covered << "): corrupt");
+    covered = t->end;
+  }
+  if (covered != data_bytes)
+    MESHLM_FAIL("the tensors of safetensors file " << path << " cover " << covered << " of its "
+                                                   << data_bytes
+                                                   << " data bytes: trailing data, or corrupt");
   return h;
 }
 

@@ -38,12 +38,15 @@ void StoredCheckpoint::read_block(const std::string& name, const Shape& offset, 
   auto* out = static_cast<std::byte*>(dst);
   const std::vector<int64_t>* row_map = t.row_map.get();
   const int64_t row_elems = t.shape.empty() ? 1 : num_elements(t.shape) / t.shape[0];
-  for_each_block_run(t.shape, offset, block, row_map != nullptr,
-                     [&](int64_t src, int64_t dst_index, int64_t n) {
-                       if (row_map) src = (*row_map)[src / row_elems] * row_elems + src % row_elems;
-                       convert_elements(t.data + src * src_bytes, t.dtype,
-                                        out + dst_index * dst_bytes, dst_dtype, n);
-                     });
+  for_each_block_run(
+      t.shape, offset, block, row_map != nullptr, [&](int64_t src, int64_t dst_index, int64_t n) {
+        if (row_map) src = (*row_map)[src / row_elems] * row_elems + src % row_elems;
+        if (!convert_elements(t.data + src * src_bytes, t.dtype, out + dst_index * dst_bytes,
+                              dst_dtype, n))
+          MESHLM_FAIL("tensor '" << name << "' in " << (t.file ? t.file->path() : describe())
+                                 << " holds NaN or Inf values (among elements " << src << ".."
+                                 << src + n - 1 << " of its block read): corrupt checkpoint");
+      });
 }
 
 void StoredCheckpoint::validate_against_config(const std::string& where) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -12,6 +13,7 @@ namespace meshlm {
 Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
   if (vocab_size <= 0)
     MESHLM_FAIL("tokenizer " << path << ": vocab_size " << vocab_size << " is not positive");
+  check_regular_file(path, "tokenizer");
   std::ifstream f(path, std::ios::binary);
   if (!f) MESHLM_FAIL("cannot open tokenizer " << path << ": " << std::strerror(errno));
   const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

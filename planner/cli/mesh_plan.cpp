@@ -7,6 +7,7 @@
 
 #include "planner/mesh_search.h"
 #include "planner/report.h"
+#include "sharding/checked.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
 
@@ -24,7 +25,11 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--devices", devices, "Device spec: a name in configs/devices/ or a JSON file")
       ->required();
-  app.add_option("--num-devices", num_devices, "Number of devices (default: the spec's count)");
+  // Ranges: a given value out of range is an error, never the default (0 or
+  // the spec's count) in disguise.
+  const auto dims = CLI::Range(int64_t{0}, kMaxDimension);
+  app.add_option("--num-devices", num_devices, "Number of devices (default: the spec's count)")
+      ->check(CLI::Range(1, INT32_MAX));
   app.add_option("--device-memory", device_memory, "Memory per device, e.g. 16GiB or 40GB");
   app.add_flag("--allow-fewer-devices", allow_fewer, "Also consider meshes of fewer devices");
   app.add_option("--mesh", mesh, "Evaluate only this dp x mp mesh, e.g. 2x2");
@@ -34,12 +39,15 @@ int main(int argc, char** argv) {
       "--kv-dtype", kv_dtype,
       "KV cache dtype: fp32, bf16, fp16, int8 (default: the weight dtype, bf16 for int)");
   app.add_option("--seq-len", seq_len,
-                 "Sequence length (default: the longest that fits, up to the model's maximum)");
-  app.add_option("--batch", batch, "Global batch (default: the largest that fits)");
+                 "Sequence length (default: the longest that fits, up to the model's maximum)")
+      ->check(dims);
+  app.add_option("--batch", batch, "Global batch (default: the largest that fits)")->check(dims);
   app.add_option("--prefill-chunk", prefill_chunk, "Prefill chunk in tokens (0 = seq len)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(dims);
   app.add_option("--prompt-len", prompt_len,
-                 "Prompt length for the prefill estimate (default min(seq len, 1024))");
+                 "Prompt length for the prefill estimate (default min(seq len, 1024))")
+      ->check(dims);
   app.add_option("--reserve", reserve,
                  "Runtime reserve per device: a percentage (10%) or bytes (2GiB)")
       ->capture_default_str();

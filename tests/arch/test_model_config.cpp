@@ -6,8 +6,8 @@
 #include <fstream>
 #include <map>
 
-#include "common/test_models.h"
 #include "arch/model_config.h"
+#include "common/test_models.h"
 #include "sharding/device_spec.h"
 
 namespace fs = std::filesystem;
@@ -135,6 +135,51 @@ TEST(ModelConfig, ErrorsNameTheProblem) {
   auto typed = test::small_llama_json();
   typed["hidden_size"] = "64";
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(typed); }).find("wrong type"),
+            std::string::npos);
+}
+
+// Hostile numbers: integers only, every dimension within int32, layers and
+// the inventory bounded before anything is allocated, the parameter count
+// within int64 (docs/DESIGN.md §9, Input limits).
+TEST(ModelConfig, HostileNumbersAreNamedErrors) {
+  auto with = [](const char* field, nlohmann::json v) {
+    auto j = test::small_llama_json();
+    j[field] = v;
+    return error_of([&] { ModelConfig::from_hf_json(j, "m"); });
+  };
+  EXPECT_NE(with("intermediate_size", int64_t{1} << 62)
+                .find("intermediate_size' is 4611686018427387904 (expected 1..2147483647)"),
+            std::string::npos);
+  EXPECT_NE(with("hidden_size", 1e30).find("field 'hidden_size' is 1e+30, expected an integer"),
+            std::string::npos);
+  EXPECT_NE(with("hidden_size", 64.5).find("field 'hidden_size' is 64.5"), std::string::npos);
+  EXPECT_NE(with("num_hidden_layers", int64_t{1000000000000})
+                .find("num_hidden_layers' is 1000000000000 (expected 1..65536)"),
+            std::string::npos);
+  EXPECT_NE(with("vocab_size", -3).find("vocab_size' is -3"), std::string::npos);
+  EXPECT_NE(with("bos_token_id", 1.5).find("bos_token_id"), std::string::npos);
+  // Each dimension in range, the product not: the parameter count overflows.
+  auto big = test::small_llama_json();
+  big["hidden_size"] = int64_t{1} << 30;
+  big["num_attention_heads"] = 1;
+  big["num_key_value_heads"] = 1;
+  big["intermediate_size"] = int64_t{1} << 30;
+  big["vocab_size"] = int64_t{1} << 30;
+  const std::string overflow = error_of([&] { ModelConfig::from_hf_json(big, "m"); });
+  EXPECT_NE(overflow.find("overflows int64"), std::string::npos) << overflow;
+  // Many layers of many experts: the inventory is bounded before it is built.
+  auto moe = test::small_llama_json();
+  moe["model_type"] = "mixtral";
+  moe["num_local_experts"] = 60000;
+  moe["num_experts_per_tok"] = 2;
+  moe["num_hidden_layers"] = 60000;
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(moe, "m"); }).find("tensors a model may have"),
+            std::string::npos);
+  // A llama2.c header beyond the limits.
+  const int32_t header[7] = {64, 172, 2000000000, 8, 4, 512, 512};
+  EXPECT_NE(error_of([&] {
+              ModelConfig::from_llama2c_header(header, "h");
+            }).find("num_hidden_layers is 2000000000"),
             std::string::npos);
 }
 

@@ -169,7 +169,25 @@ TEST(ShardLayoutRejects, ABatchThatDpDoesNotDivide) {
 TEST(ShardLayoutRejects, AKvCacheNotSplitOverDp) {
   Plan p = plan_on(2, 2);
   p.kv_cache_spec = PartitionSpec::of({"", "mp", "", ""});
-  expect_rejected(p, {"kv_cache spec must be P('dp', ...)", "P(None, 'mp', None, None)"});
+  expect_rejected(p, {"kv_cache spec P(None, 'mp', None, None) is not how the runtime",
+                      "P('dp', 'mp', None, None)"});
+}
+
+// Plan fields that contradict the runtime are refused, never ignored.
+TEST(ShardLayoutRejects, AKvCacheSpecTheRuntimeDoesNotFollow) {
+  Plan p = plan_on(1, 2);
+  p.kv_cache_spec = PartitionSpec::of({"dp", "", "mp", ""});  // positions split: not done
+  expect_rejected(
+      p, {"P('dp', None, 'mp', None) is not how the runtime", "P(None, 'mp', None, None)"});
+  p.kv_cache_spec = PartitionSpec::of({"dp", "", "", ""});  // heads split, spec says whole
+  expect_rejected(p, {"is not how the runtime"});
+}
+
+TEST(ShardLayoutRejects, ASeqLenBeyondTheModel) {
+  Plan p = plan_on(1, 2);
+  p.seq_len = 100000;
+  p.prefill_chunk = 16;
+  expect_rejected(p, {"seq_len (100000) is longer than", "max_position_embeddings 256"});
 }
 
 TEST(ShardLayout, KvHeadsReplicatedWhenMpExceedsThem) {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "model/io/block_copy.h"
 #include "model/io/checkpoint.h"
 #include "model/io/checkpoint_writer.h"
 #include "test_io_util.h"
@@ -211,8 +212,14 @@ TEST(SafetensorsCheckpoint, UnsupportedDtypeIsAnError) {
 
 TEST(SafetensorsCheckpoint, MissingTensorIsAnError) {
   expect_damage_error(
-      [](Written& w, StFile& st) {
+      [](Written& w, StFile& st) {  // the tensor and its bytes removed: a valid file
+        const uint64_t b = st.header[kUp]["data_offsets"][0], e = st.header[kUp]["data_offsets"][1];
         st.header.erase(kUp);
+        st.data.erase(b, e - b);
+        for (auto& [name, t] : st.header.items())
+          if (name != "__metadata__" && t["data_offsets"][0].get<uint64_t>() >= e)
+            t["data_offsets"] = {t["data_offsets"][0].get<uint64_t>() - (e - b),
+                                 t["data_offsets"][1].get<uint64_t>() - (e - b)};
         st.write(w.file());
       },
       {kUp, "missing", "[80, 48]"});
@@ -262,6 +269,97 @@ TEST(SafetensorsCheckpoint, IndexPointingToTheWrongFileIsAnError) {
   index["weight_map"][kUp] = "model-nope.safetensors";
   std::ofstream(index_path) << index.dump();
   expect_error([&] { open_checkpoint(w.dir.str()); }, {"model-nope.safetensors"});
+}
+
+// Files that lie (docs/DESIGN.md §9, Input limits): as the reference parser,
+// the tensors tile the data exactly, no key twice, and messages identify the
+// problem without echoing the file.
+const char* kGate = "model.layers.1.mlp.gate_proj.weight";
+
+TEST(SafetensorsCheckpoint, OverlapsGapsAndDuplicatesAreErrors) {
+  expect_damage_error(  // two tensors sharing bytes
+      [](Written& w, StFile& st) {
+        st.header[kGate]["data_offsets"] = st.header[kUp]["data_offsets"];
+        st.write(w.file());
+      },
+      {kGate, kUp, "overlap"});
+  expect_damage_error(  // reversed offsets inside the file
+      [](Written& w, StFile& st) {
+        const auto o = st.header[kUp]["data_offsets"];
+        st.header[kUp]["data_offsets"] = {o[1], o[0]};
+        st.write(w.file());
+      },
+      {kUp, "reversed data_offsets"});
+  expect_damage_error(  // bytes after the last tensor
+      [](Written& w, StFile& st) {
+        st.data += std::string(64, '\0');
+        st.write(w.file());
+      },
+      {"cover", "trailing data"});
+  expect_damage_error(  // a tensor listed twice (the second silently won)
+      [](Written& w, StFile& st) {
+        std::string h = st.header.dump();
+        h.insert(1, nlohmann::json(kUp).dump() + ":" + st.header[kUp].dump() + ",");
+        const uint64_t n = h.size();
+        write_bytes(w.file(), std::string(reinterpret_cast<const char*>(&n), 8) + h + st.data);
+      },
+      {kUp, "twice"});
+  expect_damage_error(  // header length 0
+      [](Written& w, StFile& st) {
+        const uint64_t n = 0;
+        write_bytes(w.file(), std::string(reinterpret_cast<const char*>(&n), 8) + st.data);
+      },
+      {"empty header"});
+  expect_damage_error(  // a dimension beyond int32: checked before any product
+      [](Written& w, StFile& st) {
+        st.header[kUp]["shape"] = {uint64_t{1} << 62, 48};
+        st.write(w.file());
+      },
+      {kUp, "4611686018427387904", "at most 2147483647"});
+}
+
+// NaN or Inf weights are found during the load copy, naming the tensor.
+TEST(SafetensorsCheckpoint, NonFiniteWeightsAreFoundWhenRead) {
+  for (DType dtype : {DType::f32, DType::bf16}) {
+    for (DType read : {DType::f32, DType::bf16}) {
+      Written w(dtype);
+      StFile st = StFile::read(w.file());
+      const uint64_t at =
+          st.header[kUp]["data_offsets"][0].get<uint64_t>() + 40 * element_bytes(dtype);
+      const uint32_t nan = 0x7fc00000u;  // bf16: its upper half, 0x7fc0
+      if (dtype == DType::f32)
+        std::memcpy(&st.data[at], &nan, 4);
+      else
+        std::memcpy(&st.data[at], reinterpret_cast<const char*>(&nan) + 2, 2);
+      st.write(w.file());
+      const auto ckpt = open_checkpoint(w.dir.str());
+      const Shape shape = ckpt->shape(kUp);
+      std::vector<float> buf(static_cast<size_t>(num_elements(shape)));
+      expect_error(
+          [&] {
+            ckpt->read_block(kUp, {0, 0}, shape, read, buf.data());
+          },
+          {kUp, "NaN or Inf"});
+      // Another tensor of the same file reads fine.
+      EXPECT_EQ(read_tensor_f32(*ckpt, kGate).size(), 80u * 48u);
+    }
+  }
+}
+
+TEST(SafetensorsCheckpoint, IndexPathsStayInTheModelDirectory) {
+  Written w(DType::f32, 40'000);
+  const std::string index_path = w.dir / "model.safetensors.index.json";
+  nlohmann::json index = nlohmann::json::parse(read_bytes(index_path));
+  TempDir outside;  // a sibling directory holding a file that is not ours
+  write_bytes(outside / "x.safetensors", "root:secret-bytes-of-a-file-outside");
+  const std::string up = "../" + fs::path(outside.str()).filename().string() + "/x.safetensors";
+  for (const std::string& shard : {up, std::string("/etc/passwd"), std::string("a/../../x")}) {
+    index["weight_map"][kUp] = shard;
+    std::ofstream(index_path) << index.dump();
+    const std::string msg = error_of([&] { open_checkpoint(w.dir.str()); });
+    EXPECT_NE(msg.find("outside the model directory"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("root:"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace

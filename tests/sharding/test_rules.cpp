@@ -42,3 +42,21 @@ TEST(ShardingRules, BadRegexIsNamed) {
     EXPECT_NE(std::string(e.what()).find("model\\.layers\\.(\\d+"), std::string::npos) << e.what();
   }
 }
+
+// A catastrophic-backtracking pattern (std::regex ran forever on it) matches
+// in linear time: RE2 has no backtracking.
+TEST(ShardingRules, NoPatternCanHang) {
+  ShardingRules r;
+  r.add("([\\w.]+)+Z", PartitionSpec::of({""}));
+  r.add("(a*)*b", PartitionSpec::of({""}));
+  const std::string name = "model.layers.0.self_attn.q_proj.weight" + std::string(5000, 'a');
+  EXPECT_FALSE(r.match_index(name).has_value());
+  EXPECT_EQ(r.match_index(name + "Z"), 0u);
+  // Backreferences are not RE2: refused at load, naming the pattern.
+  try {
+    ShardingRules({{"(a)\\1", PartitionSpec::of({""})}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RE2 syntax"), std::string::npos) << e.what();
+  }
+}

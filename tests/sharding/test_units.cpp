@@ -21,6 +21,18 @@ TEST(Units, ParseBytesDecimalAndBinary) {
   EXPECT_THROW(parse_bytes("MiB"), Error);
 }
 
+// Silently saturated or half-parsed sizes are errors (docs/DESIGN.md §9).
+TEST(Units, ParseBytesRefusesOverflowAndJunk) {
+  EXPECT_EQ(parse_bytes("1TiB"), uint64_t{1} << 40);
+  try {
+    parse_bytes("99999999999999TiB");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the"), std::string::npos) << e.what();
+  }
+  for (const char* bad : {".", "1.2.3GB", "..5"}) EXPECT_THROW(parse_bytes(bad), Error) << bad;
+}
+
 TEST(Units, SplitIsTheInverseOfJoin) {
   EXPECT_EQ(split("dp,mp"), (std::vector<std::string>{"dp", "mp"}));
   EXPECT_EQ(split("a,,b"), (std::vector<std::string>{"a", "", "b"}));
