@@ -16,7 +16,7 @@ using Command = CliCommand;  // mesh/cli_main.h
 // (osu/nccl-tests style table, --json, --tsv, --check).
 Command add_collectives_command(CLI::App& app);
 
-// mesh-bench matmul: linear() (fp32/bf16 weights) against cblas_sgemm, GEMV
+// mesh-bench matmul: linear() (fp32/bf16/int8/int4 weights) against cblas_sgemm, GEMV
 // and GEMM shapes, with the memory-read bandwidth (matmul_command.cpp).
 Command add_matmul_command(CLI::App& app);
 
@@ -24,5 +24,9 @@ Command add_matmul_command(CLI::App& app);
 // mesh (decode_command.cpp, prefill_command.cpp, shared model_bench.h).
 Command add_decode_command(CLI::App& app);
 Command add_prefill_command(CLI::App& app);
+
+// mesh-bench accuracy: logit NMSE and top-1 agreement of quantized weights
+// and KV caches against fp32 on a real checkpoint (accuracy_command.cpp).
+Command add_accuracy_command(CLI::App& app);
 
 }  // namespace meshlm::bench

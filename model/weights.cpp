@@ -46,8 +46,7 @@ void read_quantized(const Checkpoint& ckpt, const ShardedTensor& t, std::byte* d
   const QuantMatrix whole = QuantMatrix::of(dst, t.dtype, rows, cols);
   for (int64_t r0 = 0; r0 < rows; r0 += step) {
     const int64_t n = std::min(step, rows - r0);
-    ckpt.read_block(t.name, {t.offset[0] + r0, t.offset[1]}, {n, cols}, DType::f32,
-                    staging.data());
+    ckpt.read_block(t.name, {t.offset[0] + r0, t.offset[1]}, {n, cols}, DType::f32, staging.data());
     part.resize(quant_matrix_bytes(t.dtype, n, cols));
     quantize_matrix(staging.data(), n, cols, cols, t.dtype, part.data());
     const QuantMatrix q = QuantMatrix::of(part.data(), t.dtype, n, cols);
@@ -96,8 +95,8 @@ ModelWeights load_weights(const Checkpoint& ckpt, const Plan& plan, const std::v
   for (ShardedTensor* dst : todo) {
     const uint64_t bytes = weight_bytes(dst->shape, dst->dtype);
     dst->data = DeviceBuffer<std::byte>(memory, MemCategory::weights, bytes, dst->name);
-    if (is_quantized(dst->dtype))
-      read_quantized(ckpt, *dst, dst->data.data());
+    if (is_quantized(dst->dtype) && ckpt.stored_dtype(dst->name) != dst->dtype)
+      read_quantized(ckpt, *dst, dst->data.data());  // quantized here; a pre-quantized one is read
     else
       ckpt.read_block(dst->name, dst->offset, dst->shape, dst->dtype, dst->data.data());
     p.bytes_done += bytes;

@@ -1,6 +1,7 @@
 // mesh-model: make random-weight models and inspect checkpoints (no MPI).
 //   mesh-model make --config tinyllama-1.1b --layers 2 --seed 1 --out /tmp/tiny
 //   mesh-model inspect /tmp/tiny/model.bin --read
+//   mesh-model quantize --model /tmp/tiny --dtype int8 --out /tmp/tiny-int8
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "model/io/checkpoint.h"
 #include "model/io/checkpoint_writer.h"
 #include "model/io/config_overrides.h"
+#include "model/io/quantized_checkpoint.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
 
@@ -99,10 +101,22 @@ int run_inspect(const std::string& path, bool synthetic, uint64_t seed, bool rea
   return 0;
 }
 
+int run_quantize(const std::string& model, const std::string& dtype, const std::string& out) {
+  const auto ckpt = open_checkpoint(model);
+  const DType t = parse_dtype(dtype);
+  spdlog::info("{}: quantizing to {} (blocks of 32, one bf16 scale each)", ckpt->describe(),
+               dtype_name(t));
+  WriteOptions options;
+  options.progress = progress_printer("writing " + out);
+  for (const std::string& f : write_quantized_checkpoint(*ckpt, out, t, options))
+    std::printf("wrote %s\n", f.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"mesh-model: make random-weight models, inspect checkpoints"};
+  CLI::App app{"mesh-model: make random-weight models, inspect and quantize checkpoints"};
   app.require_subcommand(1);
 
   std::string config, out, dtype = "fp32", shard_size;
@@ -144,9 +158,18 @@ int main(int argc, char** argv) {
   inspect->add_flag("--read", read, "Read every tensor, report throughput and a checksum");
   inspect->add_option("--read-dtype", read_dtype, "fp32 or bf16")->capture_default_str();
 
+  std::string quant_model, quant_dtype, quant_out;
+  auto* quantize = app.add_subcommand(
+      "quantize", "Write a pre-quantized int8/int4 checkpoint (mesh-run loads it as it is)");
+  quantize->add_option("--model", quant_model, "Checkpoint to quantize (.bin or HF directory)")
+      ->required();
+  quantize->add_option("--dtype", quant_dtype, "int8 or int4")->required();
+  quantize->add_option("--out", quant_out, "Output directory")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (make->parsed()) return run_make(config, o, seed, out, dtype, shard_size);
+    if (quantize->parsed()) return run_quantize(quant_model, quant_dtype, quant_out);
     return run_inspect(path, synthetic, seed, read, read_dtype);
   } catch (const meshlm::Error& e) {
     std::fprintf(stderr, "mesh-model: error: %s\n", e.what());

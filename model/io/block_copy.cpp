@@ -53,6 +53,8 @@ int64_t element_bytes(DType t) {
     case DType::bf16:
     case DType::f16:
       return 2;
+    case DType::u8:
+      return 1;
     default:
       MESHLM_FAIL("dtype " << dtype_name(t) << " cannot be stored in a checkpoint here");
   }

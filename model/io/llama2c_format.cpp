@@ -41,7 +41,7 @@ std::vector<Llama2cArray> llama2c_layout(const ModelConfig& c) {
   const Shape rope_table{c.max_position_embeddings, c.head_dim / 2};
   out.push_back({"", TensorRole::embed, rope_table});  // freq_cis_real (unused)
   out.push_back({"", TensorRole::embed, rope_table});  // freq_cis_imag (unused)
-  if (!c.tie_word_embeddings)  // wcls [V][D]
+  if (!c.tie_word_embeddings)                          // wcls [V][D]
     out.push_back({tensor_name(TensorRole::lm_head), TensorRole::lm_head,
                    role_shape(role_info(TensorRole::lm_head), c)});
   return out;

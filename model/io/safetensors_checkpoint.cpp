@@ -3,9 +3,11 @@
 // canonical names and the rotate-half q/k layout.
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "model/io/checkpoint_formats.h"
+#include "model/io/quantized_checkpoint.h"
 #include "model/io/safetensors_format.h"
 #include "model/io/stored_checkpoint.h"
 #include "sharding/device_spec.h"
@@ -50,8 +52,11 @@ class SafetensorsCheckpoint : public StoredCheckpoint {
       MESHLM_FAIL("no config.json beside the safetensors checkpoint "
                   << path << " (looked for " << config_path.string() << ")");
     const std::string name = fs::absolute(dir).lexically_normal().filename().string();
+    std::optional<DType> quantized;
     try {
-      config_ = ModelConfig::from_hf_json(read_json_file(config_path.string()), name);
+      const nlohmann::json j = read_json_file(config_path.string());
+      config_ = ModelConfig::from_hf_json(j, name);
+      quantized = declared_quantization(j, "config " + config_path.string());
     } catch (const Error& e) {
       MESHLM_FAIL("config " << config_path.string() << ": " << e.what());
     }
@@ -93,6 +98,7 @@ class SafetensorsCheckpoint : public StoredCheckpoint {
     } else {
       total_bytes += add_file(single.string());
     }
+    if (quantized) fold_quantized(*quantized, "safetensors checkpoint " + path);
     validate_against_config("safetensors checkpoint " + path);
     description_ = "safetensors checkpoint " + fs::path(path).filename().string() + " (" +
                    std::to_string(files_.size()) + (files_.size() == 1 ? " file, " : " files, ") +

@@ -19,6 +19,8 @@ const char* safetensors_dtype_name(DType t) {
       return "BF16";
     case DType::f16:
       return "F16";
+    case DType::u8:
+      return "U8";
     default:
       MESHLM_FAIL("dtype " << dtype_name(t) << " cannot be written to safetensors here");
   }
@@ -36,8 +38,9 @@ DType parse_st_dtype(const std::string& s, const std::string& tensor, const std:
   if (s == "F32") return DType::f32;
   if (s == "BF16") return DType::bf16;
   if (s == "F16") return DType::f16;
+  if (s == "U8") return DType::u8;  // the data of pre-quantized tensors (docs/DESIGN.md §5)
   MESHLM_FAIL("tensor '" << tensor << "' in " << path << " has dtype " << excerpt(s)
-                         << ", which is not supported (supported: F32, BF16, F16)");
+                         << ", which is not supported (supported: F32, BF16, F16, U8)");
 }
 
 // Parses the header JSON, refusing a key that appears twice in one object

@@ -15,7 +15,7 @@ namespace meshlm {
 
 struct SafetensorsTensor {
   std::string name;
-  DType dtype = DType::f32;  // f32, bf16 or f16
+  DType dtype = DType::f32;  // f32, bf16, f16, or u8 (pre-quantized data)
   Shape shape;
   uint64_t begin = 0;  // data_offsets, relative to the first byte after the header
   uint64_t end = 0;
@@ -34,7 +34,7 @@ constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // Errors name the file and the tensor.
 SafetensorsHeader parse_safetensors_header(const MappedFile& file);
 
-// "F32", "BF16", "F16".
+// "F32", "BF16", "F16", "U8".
 const char* safetensors_dtype_name(DType t);
 
 }  // namespace meshlm

@@ -1,6 +1,9 @@
 #include "model/io/stored_checkpoint.h"
 
+#include <cstring>
+
 #include "model/io/block_copy.h"
+#include "model/ops/quant.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -32,6 +35,7 @@ const StoredTensor& StoredCheckpoint::find(const std::string& name) const {
 void StoredCheckpoint::read_block(const std::string& name, const Shape& offset, const Shape& block,
                                   DType dst_dtype, void* dst) const {
   const StoredTensor& t = find(name);
+  if (is_quantized(t.dtype)) return read_quantized_block(name, t, offset, block, dst_dtype, dst);
   check_block(name, t.shape, offset, block, dst_dtype);
   const int64_t src_bytes = element_bytes(t.dtype);
   const int64_t dst_bytes = element_bytes(dst_dtype);
@@ -47,6 +51,84 @@ void StoredCheckpoint::read_block(const std::string& name, const Shape& offset, 
                                  << " holds NaN or Inf values (among elements " << src << ".."
                                  << src + n - 1 << " of its block read): corrupt checkpoint");
       });
+}
+
+void StoredCheckpoint::fold_quantized(DType dtype, const std::string& where) {
+  for (const TensorInfo& info : tensor_inventory(config_)) {
+    if (info.shape.size() != 2) continue;
+    const int64_t rows = info.shape[0], cols = info.shape[1];
+    auto data = tensors_.find(info.name);
+    auto scales = tensors_.find(info.name + kScalesSuffix);
+    if (data == tensors_.end() || scales == tensors_.end())
+      MESHLM_FAIL("pre-quantized " << where << " lacks '" << info.name
+                                   << (data == tensors_.end() ? "" : kScalesSuffix)
+                                   << "' (each matrix is stored as its " << dtype_name(dtype)
+                                   << " data, U8, and its block scales, '<name>" << kScalesSuffix
+                                   << "', BF16)");
+    const Shape want_data{rows, quant_row_bytes(dtype, cols)},
+        want_scales{rows, quant_blocks(cols)};
+    if (data->second.dtype != DType::u8 || data->second.shape != want_data)
+      MESHLM_FAIL("tensor '" << info.name << "' in " << data->second.file->path() << " is "
+                             << dtype_name(data->second.dtype) << " "
+                             << shape_to_string(data->second.shape) << ", but the "
+                             << dtype_name(dtype) << " data of a " << shape_to_string(info.shape)
+                             << " matrix is uint8 " << shape_to_string(want_data));
+    if (scales->second.dtype != DType::bf16 || scales->second.shape != want_scales)
+      MESHLM_FAIL("tensor '" << scales->first << "' in " << scales->second.file->path() << " is "
+                             << dtype_name(scales->second.dtype) << " "
+                             << shape_to_string(scales->second.shape)
+                             << ", but the block scales of a " << shape_to_string(info.shape)
+                             << " matrix are bf16 " << shape_to_string(want_scales)
+                             << " (one per 32 columns)");
+    StoredTensor t = data->second;
+    t.dtype = dtype;
+    t.shape = info.shape;
+    t.scales = reinterpret_cast<const bf16*>(scales->second.data);
+    tensors_.erase(scales);
+    tensors_[info.name] = t;
+  }
+}
+
+void StoredCheckpoint::read_quantized_block(const std::string& name, const StoredTensor& t,
+                                            const Shape& offset, const Shape& block,
+                                            DType dst_dtype, void* dst) const {
+  const int64_t rows = t.shape[0], cols = t.shape[1];
+  const int64_t c0 = offset[1], n = block[1];
+  if (offset.size() != 2 || block.size() != 2 || offset[0] < 0 || block[0] < 0 ||
+      offset[0] + block[0] > rows || c0 < 0 || n < 0 || c0 + n > cols)
+    MESHLM_FAIL("block " << shape_to_string(offset) << " + " << shape_to_string(block)
+                         << " is outside tensor '" << name << "' " << shape_to_string(t.shape));
+  if (c0 % kQuantBlock != 0 || (c0 + n != cols && n % kQuantBlock != 0))
+    MESHLM_FAIL("columns [" << c0 << ", " << c0 + n << ") of pre-quantized tensor '" << name
+                            << "' cut a block of " << kQuantBlock
+                            << " (a shard holds whole blocks)");
+  const QuantMatrix src = QuantMatrix::of(nullptr, t.dtype, rows, cols);  // strides only
+  const int64_t b0 = c0 / kQuantBlock, nb = quant_blocks(n), bytes = quant_row_bytes(t.dtype, n);
+  const int64_t byte0 = t.dtype == DType::i8 ? c0 : c0 / 2;
+  auto row_data = [&](int64_t r) { return t.data + (offset[0] + r) * src.row_bytes + byte0; };
+  auto row_scales = [&](int64_t r) { return t.scales + (offset[0] + r) * src.blocks + b0; };
+  if (dst_dtype == t.dtype) {  // the device layout: the block's scale rows, then its data rows
+    auto* out = static_cast<std::byte*>(dst);
+    for (int64_t r = 0; r < block[0]; ++r)
+      std::memcpy(out + r * nb * 2, row_scales(r), static_cast<size_t>(nb * 2));
+    out += block[0] * nb * 2;
+    for (int64_t r = 0; r < block[0]; ++r)
+      std::memcpy(out + r * bytes, row_data(r), static_cast<size_t>(bytes));
+    return;
+  }
+  if (dst_dtype != DType::f32)
+    MESHLM_FAIL("pre-quantized tensor '" << name << "' (" << dtype_name(t.dtype)
+                                         << ") can be read as " << dtype_name(t.dtype)
+                                         << " or dequantized to fp32, not as "
+                                         << dtype_name(dst_dtype));
+  // Dequantized (q * s) through a one-row matrix view of each row's block.
+  std::vector<std::byte> one(quant_matrix_bytes(t.dtype, 1, n));
+  for (int64_t r = 0; r < block[0]; ++r) {
+    std::memcpy(one.data(), row_scales(r), static_cast<size_t>(nb * 2));
+    std::memcpy(one.data() + nb * 2, row_data(r), static_cast<size_t>(bytes));
+    QuantMatrix::of(one.data(), t.dtype, 1, n)
+        .dequantize_row(0, 0, n, static_cast<float*>(dst) + r * n);
+  }
 }
 
 void StoredCheckpoint::validate_against_config(const std::string& where) {

@@ -11,13 +11,15 @@
 
 #include "model/io/checkpoint.h"
 #include "model/io/mapped_file.h"
+#include "model/io/quantized_checkpoint.h"
 
 namespace meshlm {
 
 // A tensor stored row-major in a mapped file.
 struct StoredTensor {
-  const std::byte* data = nullptr;  // first element
-  DType dtype = DType::f32;         // f32, bf16 or f16
+  const std::byte* data = nullptr;  // first element (int8/int4: the first row's data)
+  DType dtype = DType::f32;         // f32, bf16, f16; int8/int4 when pre-quantized
+  const bf16* scales = nullptr;     // int8/int4: [rows][ceil(cols / 32)] block scales
   Shape shape;
   const MappedFile* file = nullptr;
   // When set: logical row r (dim 0) is stored at row (*row_map)[r].
@@ -37,11 +39,17 @@ class StoredCheckpoint : public Checkpoint {
 
  protected:
   const StoredTensor& find(const std::string& name) const;
+  void read_quantized_block(const std::string& name, const StoredTensor& t, const Shape& offset,
+                            const Shape& block, DType dst_dtype, void* dst) const;
   // Checks that every tensor of tensor_inventory(config_) is present with its
   // exact shape and that no tensor outside the inventory belongs to the model
   // (e.g. a layer beyond num_layers); `where` names the checkpoint in errors.
   // Keeps only the inventory's tensors, in inventory order.
   void validate_against_config(const std::string& where);
+  // A pre-quantized checkpoint (model/io/quantized_checkpoint.h): folds every
+  // matrix's data (U8) and ".scales" (BF16) entries into one int8/int4 tensor
+  // of the model's shape, checking both shapes. Before validate_against_config.
+  void fold_quantized(DType dtype, const std::string& where);
 
   ModelConfig config_;
   std::string description_;
