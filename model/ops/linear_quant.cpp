@@ -49,32 +49,36 @@ struct QuantInput {
 void quantize_input_row(const float* x, int64_t cols, DType t, int64_t chunks, int8_t* xq,
                         int32_t* corr, float* sx) {
   const int64_t blocks = quant_blocks(cols);
-  float scale[2];
-  int8_t q[2][kQuantBlock];
+  thread_local std::vector<int8_t> q;  // the row quantized, in column order, zero-padded
+  thread_local std::vector<float> scale;
+  q.assign(static_cast<size_t>(chunks * kChunk), 0);
+  scale.assign(static_cast<size_t>(2 * chunks), 0.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t k0 = b * kQuantBlock, len = std::min<int64_t>(kQuantBlock, cols - k0);
+    float amax = 0.0f;
+    for (int64_t k = 0; k < len; ++k) amax = std::max(amax, std::fabs(x[k0 + k]));
+    const float s = amax / static_cast<float>(kInt8Max);
+    scale[static_cast<size_t>(b)] = s;
+    if (s == 0.0f) continue;
+    const float lim = static_cast<float>(kInt8Max);
+    for (int64_t k = 0; k < len; ++k)
+      q[static_cast<size_t>(k0 + k)] =
+          static_cast<int8_t>(std::clamp(std::nearbyint(x[k0 + k] / s), -lim, lim));
+  }
   for (int64_t c = 0; c < chunks; ++c) {
-    for (int h = 0; h < 2; ++h) {  // the chunk's two blocks
-      const int64_t b = 2 * c + h, k0 = b * kQuantBlock;
-      const int64_t len = b < blocks ? std::min<int64_t>(kQuantBlock, cols - k0) : 0;
-      float amax = 0.0f;
-      for (int64_t k = 0; k < len; ++k) amax = std::max(amax, std::fabs(x[k0 + k]));
-      scale[h] = amax / static_cast<float>(kInt8Max);
-      for (int64_t k = 0; k < kQuantBlock; ++k)
-        q[h][k] = k < len && scale[h] != 0.0f
-                      ? static_cast<int8_t>(std::clamp(std::nearbyint(x[k0 + k] / scale[h]),
-                                                       -static_cast<float>(kInt8Max),
-                                                       static_cast<float>(kInt8Max)))
-                      : 0;
+    const int8_t* in = q.data() + c * kChunk;
+    int8_t* out = xq + c * kChunk;
+    if (t == DType::i8) {
+      std::memcpy(out, in, kChunk);
+    } else {  // even columns, then odd columns
+      for (int p = 0; p < kChunk / 2; ++p) {
+        out[p] = in[2 * p];
+        out[kChunk / 2 + p] = in[2 * p + 1];
+      }
     }
     for (int l = 0; l < 16; ++l) {
-      int32_t sum = 0;
-      for (int j = 0; j < 4; ++j) {
-        const int64_t col = lane_col(t, c, l, j) - kChunk * c;  // 0..63 within the chunk
-        const int8_t v = q[col / kQuantBlock][col % kQuantBlock];
-        xq[c * kChunk + 4 * l + j] = v;
-        sum += v;
-      }
-      corr[c * 16 + l] = offset_of(t) * sum;
-      sx[c * 16 + l] = scale[lane_block(t, c, l) - 2 * c];
+      corr[c * 16 + l] = offset_of(t) * (out[4 * l] + out[4 * l + 1] + out[4 * l + 2] + out[4 * l + 3]);
+      sx[c * 16 + l] = scale[static_cast<size_t>(lane_block(t, c, l))];
     }
   }
 }
