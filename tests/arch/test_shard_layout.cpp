@@ -24,45 +24,61 @@ TEST(ShardLayout, AgreesWithThePlannerOnEveryShippedModelAndMeshUpTo8Devices) {
   for (auto& e : fs::directory_iterator(fs::path(config_dir()) / "models")) {
     if (e.path().extension() != ".json") continue;
     const ModelConfig c = ModelConfig::load(e.path().string());
-    for (int n = 1; n <= 8; ++n) {
-      for (int mp = 1; mp <= n; ++mp) {
-        if (n % mp != 0) continue;
-        const int dp = n / mp;
-        SCOPED_TRACE(c.name + " on " + std::to_string(dp) + "x" + std::to_string(mp));
-        MeshLayout planned;
-        try {
-          planned = make_layout(c, dp_mp_mesh(dp, mp), DType::bf16);
-        } catch (const Error&) {
-          continue;  // the planner rejects the mesh (divisibility)
+    for (DType dtype : {DType::bf16, DType::i8, DType::i4})
+      for (int n = 1; n <= 8; ++n) {
+        for (int mp = 1; mp <= n; ++mp) {
+          if (n % mp != 0) continue;
+          const int dp = n / mp;
+          SCOPED_TRACE(c.name + " " + dtype_name(dtype) + " on " + std::to_string(dp) + "x" +
+                       std::to_string(mp));
+          MeshLayout planned;
+          try {
+            planned = make_layout(c, dp_mp_mesh(dp, mp), dtype);
+          } catch (const Error&) {
+            continue;  // the planner rejects the mesh (divisibility, a cut quantization block)
+          }
+          PlanRequest r;
+          r.weight_dtype = dtype;
+          r.kv_dtype = DType::bf16;
+          r.batch = dp;
+          r.seq_len = std::min<int64_t>(c.max_position_embeddings, 256);
+          // The plan as the runtime reads it: written and loaded back.
+          const Plan p = Plan::from_json(plan_for_mesh(c, dp_mp_mesh(dp, mp), r).to_json());
+          // Every device in bf16; the first and last of the quantized plans.
+          for (int rank = 0; rank < n; rank += dtype == DType::bf16 ? 1 : std::max(1, n - 1)) {
+            const ShardLayout L = shard_layout(c, p, p.mesh.coords_of(rank));
+            EXPECT_EQ(L.local_dims(), planned.local) << "rank " << rank;
+            EXPECT_EQ(L.weight_bytes(c, p), p.predicted_bytes.at("weights"));
+            EXPECT_EQ(L.kv_cache_bytes(c), p.predicted_bytes.at("kv_cache"));
+            EXPECT_EQ(L.activation_bytes(c), p.predicted_bytes.at("activations"));
+            EXPECT_EQ(L.comm_bytes(c), p.predicted_bytes.at("comm"));
+            // The mp ranks tile the heads, the FFN, the experts and the vocabulary.
+            EXPECT_EQ(L.q_heads.begin, L.mp_index * L.q_heads.size);
+            const int64_t ffn0 = L.mlp_partial ? L.mp_index * L.ffn.size : 0;
+            EXPECT_EQ(L.ffn.begin, ffn0);
+            const int64_t vocab0 = L.vocab_sharded ? L.mp_index * L.vocab.size : 0;
+            EXPECT_EQ(L.vocab.begin, vocab0);
+            const bool expert_parallel = c.family == Family::gpt_oss;
+            EXPECT_EQ(L.experts.begin, expert_parallel ? L.mp_index * L.experts.size : 0);
+            EXPECT_EQ(L.attn_partial, mp > 1);
+          }
+          ++checked;
         }
-        PlanRequest r;
-        r.weight_dtype = r.kv_dtype = DType::bf16;
-        r.batch = dp;
-        r.seq_len = std::min<int64_t>(c.max_position_embeddings, 256);
-        // The plan as the runtime reads it: written and loaded back.
-        const Plan p = Plan::from_json(plan_for_mesh(c, dp_mp_mesh(dp, mp), r).to_json());
-        for (int rank = 0; rank < n; ++rank) {
-          const ShardLayout L = shard_layout(c, p, p.mesh.coords_of(rank));
-          EXPECT_EQ(L.local_dims(), planned.local) << "rank " << rank;
-          EXPECT_EQ(L.weight_bytes(c, p), p.predicted_bytes.at("weights"));
-          EXPECT_EQ(L.kv_cache_bytes(c), p.predicted_bytes.at("kv_cache"));
-          EXPECT_EQ(L.activation_bytes(c), p.predicted_bytes.at("activations"));
-          EXPECT_EQ(L.comm_bytes(c), p.predicted_bytes.at("comm"));
-          // The mp ranks tile the heads, the FFN, the experts and the vocabulary.
-          EXPECT_EQ(L.q_heads.begin, L.mp_index * L.q_heads.size);
-          const int64_t ffn0 = L.mlp_partial ? L.mp_index * L.ffn.size : 0;
-          EXPECT_EQ(L.ffn.begin, ffn0);
-          const int64_t vocab0 = L.vocab_sharded ? L.mp_index * L.vocab.size : 0;
-          EXPECT_EQ(L.vocab.begin, vocab0);
-          const bool expert_parallel = c.family == Family::gpt_oss;
-          EXPECT_EQ(L.experts.begin, expert_parallel ? L.mp_index * L.experts.size : 0);
-          EXPECT_EQ(L.attn_partial, mp > 1);
-        }
-        ++checked;
       }
-    }
   }
-  EXPECT_GE(checked, 100);  // 10 models x up to 20 meshes, less those rejected
+  EXPECT_GE(checked, 300);  // 10 models x 3 dtypes x up to 20 meshes, less those rejected
+}
+
+TEST(ShardLayout, AQuantizedSplitThatCutsABlockIsRejectedByPlannerAndRuntime) {
+  const ModelConfig c = ModelConfig::load(std::string(MESHLM_TESTDATA_DIR) + "/stories260K.bin");
+  // down_proj's input (172) on mp 2: shards of 86 columns cut a block of 32.
+  expect_error([&] { make_layout(c, dp_mp_mesh(1, 2), DType::i8); },
+               {"down_proj.weight", "shards of 86", "quantization block of 32"});
+  Plan p = plan_for_mesh(c, dp_mp_mesh(1, 2), PlanRequest{});  // fp32: fine
+  p.weight_dtype = DType::i4;                                   // a hand-edited plan
+  for (auto& t : p.tensors) t.dtype = storage_dtype(t.shape, DType::i4);
+  expect_error([&] { shard_layout(c, p, {0, 1}); }, {"down_proj.weight", "shards of 86"});
+  EXPECT_NO_THROW(make_layout(c, dp_mp_mesh(2, 1), DType::i4));  // dp splits no weight
 }
 
 // A small llama (D 64, I 172, 2 layers, H 8, K 4 of hd 8, V 512) planned for a mesh.
