@@ -77,6 +77,11 @@ TEST(RuntimeMemory, MeasuredPeaksEqualThePlannersPrediction) {
   const auto stories = open_checkpoint(testdata("stories260K.bin"));
   const auto synth = synthetic_config();
   const auto synthetic = synthetic_checkpoint(synth, 5);
+  auto qj = synth.to_hf_json();
+  qj["hidden_size"] = 128;
+  qj["intermediate_size"] = 256;
+  qj["head_dim"] = 16;
+  const auto quantizable = synthetic_checkpoint(ModelConfig::from_hf_json(qj, "quantizable"), 6);
   for (const std::string& shape : meshes_of_world()) {
     SCOPED_TRACE("mesh " + shape);
     {
@@ -87,6 +92,12 @@ TEST(RuntimeMemory, MeasuredPeaksEqualThePlannersPrediction) {
       Deployment d(MPI_COMM_WORLD, shape, *synthetic, 3, 96, w, DType::bf16, 16);
       expect_memory_matches_plan(d, {{5, 6, 7}, {9}, {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                                       11, 12, 13, 14, 15, 16, 17, 18, 19, 20}});
+    }
+    // Quantized weights (block scales included) and an int8 KV cache (a scale
+    // per head and position), on a model whose input splits hold whole blocks.
+    for (DType w : {DType::i8, DType::i4}) {
+      Deployment d(MPI_COMM_WORLD, shape, *quantizable, 3, 96, w, DType::i8, 16);
+      expect_memory_matches_plan(d, {{5, 6, 7}, {9}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}});
     }
   }
 }
