@@ -76,6 +76,25 @@ int32_t argmax_of(const std::vector<float>& v) {
   return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
+// Logit NMSE (sum of squared differences / sum of squares of the reference)
+// and the share of steps whose top-1 tokens agree.
+struct Agreement {
+  double nmse = 0, top1 = 0;
+};
+Agreement agreement(const std::vector<std::vector<float>>& got,
+                    const std::vector<std::vector<float>>& want) {
+  double err = 0, ref = 0;
+  int agree = 0;
+  for (size_t s = 0; s < got.size(); ++s) {
+    for (size_t v = 0; v < got[s].size(); ++v) {
+      err += (got[s][v] - want[s][v]) * (got[s][v] - want[s][v]);
+      ref += want[s][v] * want[s][v];
+    }
+    agree += argmax_of(got[s]) == argmax_of(want[s]);
+  }
+  return {err / ref, static_cast<double>(agree) / static_cast<double>(got.size())};
+}
+
 // Meshes of the world on which stories260K's blocks stay whole: no mp split
 // (down_proj's input, 172, is not a multiple of 32 per shard).
 std::vector<std::string> dp_meshes() {
@@ -97,21 +116,12 @@ TEST(RuntimeQuant, CloseToTheDequantizedModelInFp32) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " on " + shape);
       Deployment q(MPI_COMM_WORLD, shape, *stories, 1, 64, dtype);
       Deployment f(MPI_COMM_WORLD, shape, twin, 1, 64, DType::f32);
-      const auto a = trace(*q.engine, prompt, fed), b = trace(*f.engine, prompt, fed);
-      double err = 0, ref = 0;
-      int agree = 0;
-      for (size_t s = 0; s < a.size(); ++s) {
-        for (size_t v = 0; v < a[s].size(); ++v) {
-          err += (a[s][v] - b[s][v]) * (a[s][v] - b[s][v]);
-          ref += b[s][v] * b[s][v];
-        }
-        agree += argmax_of(a[s]) == argmax_of(b[s]);
-      }
+      const Agreement a = agreement(trace(*q.engine, prompt, fed), trace(*f.engine, prompt, fed));
       if (world_rank() == 0)
-        std::printf("stories260K %s against its dequantized fp32 twin: NMSE %.2e, top-1 %d/%zu\n",
-                    dtype_name(dtype), err / ref, agree, a.size());
-      EXPECT_LT(err / ref, kTwinMaxNmse);
-      EXPECT_GE(agree, 0.9 * static_cast<double>(a.size()));  // fed tokens: some near-ties
+        std::printf("stories260K %s against its dequantized fp32 twin: NMSE %.2e, top-1 %.1f%%\n",
+                    dtype_name(dtype), a.nmse, 100 * a.top1);
+      EXPECT_LT(a.nmse, kTwinMaxNmse);
+      EXPECT_GE(a.top1, 0.9);  // fed tokens: some near-ties
     }
   }
 }
@@ -136,23 +146,13 @@ TEST(RuntimeQuant, Stories260KAccuracyAgainstFp32) {
        {Bound{DType::i8, DType::f32, 1e-3, 0.95}, Bound{DType::f32, DType::i8, 1e-3, 0.95},
         Bound{DType::i8, DType::i8, 2e-3, 0.95}, Bound{DType::i4, DType::f32, 5e-2, 0.65}}) {
     Deployment d(MPI_COMM_WORLD, dp_meshes()[0], *stories, 1, 512, b.weights, b.kv);
-    const auto got = trace(*d.engine, prompt, fed);
-    double err = 0, ref_sq = 0;
-    int agree = 0;
-    for (size_t s = 0; s < got.size(); ++s) {
-      for (size_t v = 0; v < got[s].size(); ++v) {
-        err += (got[s][v] - want[s][v]) * (got[s][v] - want[s][v]);
-        ref_sq += want[s][v] * want[s][v];
-      }
-      agree += argmax_of(got[s]) == argmax_of(want[s]);
-    }
-    const double nmse = err / ref_sq, top1 = static_cast<double>(agree) / got.size();
+    const Agreement a = agreement(trace(*d.engine, prompt, fed), want);
     if (world_rank() == 0)
       std::printf(
           "stories260K weights %s, KV %s: logit NMSE %.2e, top-1 agreement %.1f%% (%zu steps)\n",
-          dtype_name(b.weights), dtype_name(b.kv), nmse, 100 * top1, got.size());
-    EXPECT_LT(nmse, b.nmse) << dtype_name(b.weights) << "/" << dtype_name(b.kv);
-    EXPECT_GE(top1, b.top1) << dtype_name(b.weights) << "/" << dtype_name(b.kv);
+          dtype_name(b.weights), dtype_name(b.kv), a.nmse, 100 * a.top1, want.size());
+    EXPECT_LT(a.nmse, b.nmse) << dtype_name(b.weights) << "/" << dtype_name(b.kv);
+    EXPECT_GE(a.top1, b.top1) << dtype_name(b.weights) << "/" << dtype_name(b.kv);
   }
 }
 
