@@ -126,6 +126,35 @@ TEST(RuntimeQuant, CloseToTheDequantizedModelInFp32) {
   }
 }
 
+TEST(RuntimeQuant, RandomModelOnEveryMeshCloseToItsDequantizedTwin) {
+  // Input splits of o_proj (128) and down_proj (256) hold whole blocks on mp 1, 2, 4.
+  const ModelConfig c = ModelConfig::from_hf_json({{"model_type", "llama"},
+                                                   {"hidden_size", 128},
+                                                   {"intermediate_size", 256},
+                                                   {"num_hidden_layers", 2},
+                                                   {"num_attention_heads", 8},
+                                                   {"num_key_value_heads", 4},
+                                                   {"vocab_size", 256},
+                                                   {"max_position_embeddings", 64},
+                                                   {"tie_word_embeddings", false}},
+                                                  "quantizable");
+  const auto ckpt = synthetic_checkpoint(c, 21);
+  const std::vector<int32_t> prompt = {3, 77, 140, 9, 201};
+  std::vector<int32_t> fed(24);
+  for (size_t i = 0; i < fed.size(); ++i) fed[i] = static_cast<int32_t>((11 + 37 * i) % 256);
+  for (DType dtype : {DType::i8, DType::i4}) {
+    const DequantizedCheckpoint twin(*ckpt, dtype);
+    for (const std::string& shape : meshes_of_world()) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " on " + shape);
+      Deployment q(MPI_COMM_WORLD, shape, *ckpt, 1, 64, dtype);
+      Deployment f(MPI_COMM_WORLD, shape, twin, 1, 64, DType::f32);
+      const Agreement a = agreement(trace(*q.engine, prompt, fed), trace(*f.engine, prompt, fed));
+      EXPECT_LT(a.nmse, kTwinMaxNmse);
+      EXPECT_GE(a.top1, 0.9);
+    }
+  }
+}
+
 TEST(RuntimeQuant, Stories260KAccuracyAgainstFp32) {
   const auto stories = open_checkpoint(stories260k_path());
   const std::vector<int32_t> prompt = {1, 274, 287, 269, 345, 400, 428};
