@@ -53,6 +53,7 @@ uint64_t weight_bytes(const Shape& shape, DType dtype) {
   const uint64_t n = static_cast<uint64_t>(num_elements(shape));
   if (!is_quantized(dtype) || shape.size() < 2) return dtype_bytes(dtype, n);
   const uint64_t cols = static_cast<uint64_t>(shape.back());
+  if (cols == 0) return 0;
   const uint64_t rows = n / cols;
   const uint64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
   return rows * (dtype_bytes(dtype, cols) + dtype_bytes(kQuantScaleDType, blocks));

@@ -13,13 +13,9 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
   if (plan.compute_dtype != DType::f32)
     MESHLM_FAIL("compute dtype " << dtype_name(plan.compute_dtype)
                                  << " is not supported by the runtime (fp32)");
-  if (plan.kv_dtype != DType::f32 && plan.kv_dtype != DType::bf16 && plan.kv_dtype != DType::i8)
-    MESHLM_FAIL("KV cache dtype " << dtype_name(plan.kv_dtype)
-                                  << " is not supported by the runtime (fp32, bf16, int8)");
-  if (plan.weight_dtype != DType::f32 && plan.weight_dtype != DType::bf16 &&
-      !is_quantized(plan.weight_dtype))
-    MESHLM_FAIL("weight dtype " << dtype_name(plan.weight_dtype)
-                                << " is not supported by the runtime (fp32, bf16, int8, int4)");
+  // Every dtype the planner sizes (check_kv_dtype, check_weight_dtype).
+  check_kv_dtype(plan.kv_dtype);
+  check_weight_dtype(plan.weight_dtype);
   // One weight dtype per plan, stored as storage_dtype() says (rank-1 tensors
   // of a quantized plan in bf16): a tensor entry saying otherwise is refused,
   // not silently used or ignored.

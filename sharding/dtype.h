@@ -43,8 +43,11 @@ inline bf16 float_to_bf16(float f) {
   return bf16{static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded)};
 }
 
-// IEEE half precision (F16 tensors in safetensors).
+// IEEE half precision (F16 tensors in safetensors), stored as its 16 raw bits.
 float fp16_to_float(uint16_t h);
 uint16_t float_to_fp16(float f);
+struct fp16 {
+  uint16_t bits = 0;
+};
 
 }  // namespace meshlm

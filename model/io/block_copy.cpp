@@ -71,6 +71,23 @@ void convert_run(const std::byte* src, DType src_dtype, void* dst, DType dst_dty
     float* out = static_cast<float*>(dst);
     if (src_dtype == DType::bf16) return bf16_to_f32(src, out, n);
     if (src_dtype == DType::f16) return f16_to_f32(src, out, n);
+  } else if (dst_dtype == DType::f16) {
+    uint16_t* out = static_cast<uint16_t*>(dst);
+    // Through fp32 (bf16 -> f32 is exact); runs are at most kRun elements.
+    alignas(64) float tmp[1024];
+    const float* f = reinterpret_cast<const float*>(src);
+    if (src_dtype == DType::bf16) {
+      bf16_to_f32(src, tmp, n);
+      f = tmp;
+    }
+    if (src_dtype == DType::f32 || src_dtype == DType::bf16) {
+      for (int64_t i = 0; i < n; ++i) {
+        float v;
+        std::memcpy(&v, f + i, 4);
+        out[i] = float_to_fp16(v);
+      }
+      return;
+    }
   } else if (dst_dtype == DType::bf16) {
     uint16_t* out = static_cast<uint16_t*>(dst);
     if (src_dtype == DType::f32) return f32_to_bf16(src, out, n);
@@ -83,16 +100,19 @@ void convert_run(const std::byte* src, DType src_dtype, void* dst, DType dst_dty
     }
   }
   MESHLM_FAIL("cannot convert " << dtype_name(src_dtype) << " to " << dtype_name(dst_dtype)
-                                << " (reads give fp32 or bf16 from fp32, bf16 or fp16)");
+                                << " (reads give fp32, bf16 or fp16 from fp32, bf16 or fp16)");
 }
 
-// Whether n converted elements (fp32 or bf16) are all finite: a branch-free
-// scan of the exponent bits while they are still in cache.
+// Whether n converted elements (fp32, bf16 or fp16) are all finite: a
+// branch-free scan of the exponent bits while they are still in cache.
 bool all_finite(const void* p, DType t, int64_t n) {
   uint32_t bad = 0;
   if (t == DType::f32) {
     const auto* u = static_cast<const uint32_t*>(p);
     for (int64_t i = 0; i < n; ++i) bad |= (u[i] & 0x7f800000u) == 0x7f800000u;
+  } else if (t == DType::f16) {
+    const auto* u = static_cast<const uint16_t*>(p);
+    for (int64_t i = 0; i < n; ++i) bad |= (u[i] & 0x7c00u) == 0x7c00u;
   } else {
     const auto* u = static_cast<const uint16_t*>(p);
     for (int64_t i = 0; i < n; ++i) bad |= (u[i] & 0x7f80u) == 0x7f80u;
@@ -120,9 +140,9 @@ bool convert_elements(const std::byte* src, DType src_dtype, void* dst, DType ds
 
 void check_block(const std::string& name, const Shape& shape, const Shape& offset,
                  const Shape& block, DType dst_dtype) {
-  if (dst_dtype != DType::f32 && dst_dtype != DType::bf16)
+  if (dst_dtype != DType::f32 && dst_dtype != DType::bf16 && dst_dtype != DType::f16)
     MESHLM_FAIL("cannot read " << name << " as " << dtype_name(dst_dtype)
-                               << ": blocks are read as fp32 or bf16");
+                               << ": blocks are read as fp32, bf16 or fp16");
   if (offset.size() != shape.size() || block.size() != shape.size())
     MESHLM_FAIL("block of " << name << " has offset " << shape_to_string(offset) << " and extent "
                             << shape_to_string(block) << " but the tensor has " << shape.size()

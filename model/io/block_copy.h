@@ -13,7 +13,7 @@
 namespace meshlm {
 
 // Converts n elements from `src` (dtype f32, bf16 or f16; any alignment) to
-// `dst` (f32 or bf16, naturally aligned). f32 -> bf16 rounds to nearest even.
+// `dst` (f32, bf16 or f16, naturally aligned). Narrowing rounds to nearest even.
 // Returns whether every converted value is finite (checked as it is copied:
 // a checkpoint holding NaN or Inf is refused by the reader, naming the tensor).
 bool convert_elements(const std::byte* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
@@ -22,7 +22,7 @@ bool convert_elements(const std::byte* src, DType src_dtype, void* dst, DType ds
 int64_t element_bytes(DType t);
 
 // Checks that `offset`/`block` select a valid block of a tensor of `shape`
-// and that `dst_dtype` is f32 or bf16; the message names the tensor.
+// and that `dst_dtype` is f32, bf16 or f16; the message names the tensor.
 void check_block(const std::string& name, const Shape& shape, const Shape& offset,
                  const Shape& block, DType dst_dtype);
 

@@ -30,7 +30,8 @@ class Checkpoint {
 
   // Copies the block of `name` starting at `offset` with extent `block` (one
   // entry per dimension; row-major) into `dst`, converted to `dst_dtype`
-  // (f32 or bf16; f32 -> bf16 rounds to nearest even as float_to_bf16).
+  // (f32, bf16 or f16; narrowing rounds to nearest even; int8/int4 from a
+  // pre-quantized checkpoint, model/io/quantized_checkpoint.h).
   // `dst` must be aligned for dst_dtype. Throws when the block is out of
   // range. Thread-compatible: concurrent reads of one checkpoint are safe.
   virtual void read_block(const std::string& name, const Shape& offset, const Shape& block,

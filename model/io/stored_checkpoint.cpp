@@ -1,5 +1,6 @@
 #include "model/io/stored_checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "model/io/block_copy.h"
@@ -17,7 +18,9 @@ bool ignorable_extra(const std::string& name, const ModelConfig& config) {
   const std::string inv = "rotary_emb.inv_freq";
   if (name.size() >= inv.size() && name.compare(name.size() - inv.size(), inv.size(), inv) == 0)
     return true;
-  return name == tensor_name(TensorRole::lm_head) && config.tie_word_embeddings;
+  // (and its block scales, in a pre-quantized checkpoint)
+  const std::string head = tensor_name(TensorRole::lm_head);
+  return config.tie_word_embeddings && (name == head || name == head + kScalesSuffix);
 }
 
 }  // namespace
@@ -93,20 +96,33 @@ void StoredCheckpoint::read_quantized_block(const std::string& name, const Store
                                             const Shape& offset, const Shape& block,
                                             DType dst_dtype, void* dst) const {
   const int64_t rows = t.shape[0], cols = t.shape[1];
+  if (offset.size() != 2 || block.size() != 2)
+    MESHLM_FAIL("block " << shape_to_string(offset) << " + " << shape_to_string(block)
+                         << " of tensor '" << name << "' is not 2-D");
   const int64_t c0 = offset[1], n = block[1];
-  if (offset.size() != 2 || block.size() != 2 || offset[0] < 0 || block[0] < 0 ||
-      offset[0] + block[0] > rows || c0 < 0 || n < 0 || c0 + n > cols)
+  if (offset[0] < 0 || block[0] < 0 || offset[0] + block[0] > rows || c0 < 0 || n < 0 ||
+      c0 + n > cols)
     MESHLM_FAIL("block " << shape_to_string(offset) << " + " << shape_to_string(block)
                          << " is outside tensor '" << name << "' " << shape_to_string(t.shape));
   if (c0 % kQuantBlock != 0 || (c0 + n != cols && n % kQuantBlock != 0))
     MESHLM_FAIL("columns [" << c0 << ", " << c0 + n << ") of pre-quantized tensor '" << name
                             << "' cut a block of " << kQuantBlock
                             << " (a shard holds whole blocks)");
-  const QuantMatrix src = QuantMatrix::of(nullptr, t.dtype, rows, cols);  // strides only
+  const int64_t row_bytes = quant_row_bytes(t.dtype, cols), blocks = quant_blocks(cols);
   const int64_t b0 = c0 / kQuantBlock, nb = quant_blocks(n), bytes = quant_row_bytes(t.dtype, n);
   const int64_t byte0 = t.dtype == DType::i8 ? c0 : c0 / 2;
-  auto row_data = [&](int64_t r) { return t.data + (offset[0] + r) * src.row_bytes + byte0; };
-  auto row_scales = [&](int64_t r) { return t.scales + (offset[0] + r) * src.blocks + b0; };
+  auto row_data = [&](int64_t r) { return t.data + (offset[0] + r) * row_bytes + byte0; };
+  auto row_scales = [&](int64_t r) { return t.scales + (offset[0] + r) * blocks + b0; };
+  // Scales are checked as they are read, as every other read checks its values.
+  for (int64_t r = 0; r < block[0]; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      bf16 s;
+      std::memcpy(&s, row_scales(r) + b, sizeof s);
+      if (!std::isfinite(bf16_to_float(s)))
+        MESHLM_FAIL("tensor '" << name << kScalesSuffix << "' in " << t.file->path()
+                               << " holds NaN or Inf scales (row " << offset[0] + r << ", block "
+                               << b0 + b << "): corrupt checkpoint");
+    }
   if (dst_dtype == t.dtype) {  // the device layout: the block's scale rows, then its data rows
     auto* out = static_cast<std::byte*>(dst);
     for (int64_t r = 0; r < block[0]; ++r)

@@ -96,7 +96,7 @@ class SyntheticCheckpoint : public Checkpoint {
       for (int64_t i = 0; i < n; i += kChunk) {
         const int64_t m = std::min(kChunk, n - i);
         generate(t, src + i, tmp, m);
-        convert_elements(reinterpret_cast<const std::byte*>(tmp), DType::f32, out + i, DType::bf16,
+        convert_elements(reinterpret_cast<const std::byte*>(tmp), DType::f32, out + i, dst_dtype,
                          m);
       }
     });

@@ -39,6 +39,10 @@ struct KvRows {
         for (int64_t i = 0; i < hd; ++i)
           buf[i] = bf16_to_float(reinterpret_cast<const bf16*>(p)[i]);
         return buf;
+      case DType::f16:
+        for (int64_t i = 0; i < hd; ++i)
+          buf[i] = fp16_to_float(reinterpret_cast<const fp16*>(p)[i].bits);
+        return buf;
       default:
         dequantize_kv_row(p, hd, buf);
         return buf;
@@ -54,7 +58,8 @@ void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_d
   MESHLM_CHECK(pos - first < d.capacity,
                "attention at position " << pos << " needs " << pos - first + 1
                                         << " cached positions, the cache holds " << d.capacity);
-  MESHLM_CHECK(kv_dtype == DType::f32 || kv_dtype == DType::bf16 || kv_dtype == DType::i8,
+  MESHLM_CHECK(kv_dtype == DType::f32 || kv_dtype == DType::bf16 || kv_dtype == DType::f16 ||
+                   kv_dtype == DType::i8,
                "KV cache dtype " << dtype_name(kv_dtype));
   const int64_t hd = d.head_dim, n = pos - first + 1;
   constexpr int64_t kMaxHeadDim = 1024;

@@ -195,9 +195,10 @@ void dispatch(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols
 
 void linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
             bool accumulate) {
-  MESHLM_CHECK(w.dtype == DType::f32 || w.dtype == DType::bf16 || is_quantized(w.dtype),
+  MESHLM_CHECK(w.dtype == DType::f32 || w.dtype == DType::bf16 || w.dtype == DType::f16 ||
+                   is_quantized(w.dtype),
                "linear: weight dtype " << dtype_name(w.dtype)
-                                       << " is not supported (fp32, bf16, int8, int4)");
+                                       << " is not supported (fp32, bf16, fp16, int8, int4)");
   MESHLM_CHECK(n >= 0 && w.rows >= 0 && w.cols >= 0,
                "linear: negative size n=" << n << " rows=" << w.rows << " cols=" << w.cols);
   if (n == 0 || w.rows == 0) return;
@@ -214,6 +215,8 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
     ops_detail::quant_linear(x, n, w, y, bias, accumulate);
   } else if (w.dtype == DType::f32)
     dispatch(x, n, static_cast<const float*>(w.data), w.rows, w.cols, y, bias, accumulate);
+  else if (w.dtype == DType::f16)
+    dispatch(x, n, static_cast<const fp16*>(w.data), w.rows, w.cols, y, bias, accumulate);
   else
     dispatch(x, n, static_cast<const bf16*>(w.data), w.rows, w.cols, y, bias, accumulate);
 }

@@ -1,10 +1,11 @@
 // Linear layers: y = x · Wᵀ (+ bias), W stored [out, in] row-major in fp32,
-// bf16, int8 or int4 (block-quantized, computed as exactly q * s), x and y fp32 (docs/DESIGN.md §4). Every output element is computed in
-// one fixed order, so it is bit-identical whatever the batch size or the other
-// rows, and a bf16 or quantized matrix gives the bits of its fp32 twin. n <= 16 streams
-// the weights once (decode GEMV); n > 16 runs a register-blocked GEMM
-// (prefill). Single-threaded; per-thread scratch only grows. Numerics, paths
-// and measured performance: docs/DESIGN.md §11.
+// bf16, fp16, int8 or int4 (block-quantized), x and y fp32 (docs/DESIGN.md
+// §4). Every output element is computed in one fixed order, so it is
+// bit-identical whatever the batch size or the other rows; a bf16 or fp16
+// matrix gives the bits of its fp32 widening (int8/int4 also quantize the
+// input: linear_quant.h). n <= 16 streams the weights once (decode GEMV);
+// n > 16 runs a register-blocked GEMM (prefill). Single-threaded; per-thread
+// scratch only grows. Numerics, paths and measurements: docs/DESIGN.md §11.
 #pragma once
 
 #include <cstdint>

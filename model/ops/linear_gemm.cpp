@@ -29,6 +29,9 @@ inline __m512 load16(const float* p, __mmask16 m) {
 inline __m512 load16(const bf16* p, __mmask16 m) {
   return load_w(p, m);
 }
+inline __m512 load16(const fp16* p, __mmask16 m) {
+  return load_w(p, m);
+}
 
 inline __m512 unpack_pd(__m512 a, __m512 b, bool hi) {
   const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
@@ -193,6 +196,8 @@ void lane_gemm(const float*, int64_t, const WT*, int64_t, int64_t, float*, const
 
 template void lane_gemm<float>(const float*, int64_t, const float*, int64_t, int64_t, float*,
                                const float*, bool);
+template void lane_gemm<fp16>(const float*, int64_t, const fp16*, int64_t, int64_t, float*,
+                              const float*, bool);
 template void lane_gemm<bf16>(const float*, int64_t, const bf16*, int64_t, int64_t, float*,
                               const float*, bool);
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "model/ops/linear_tile.h"
@@ -56,10 +57,16 @@ void quantize_input_row(const float* x, int64_t cols, DType t, int64_t chunks, i
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t k0 = b * kQuantBlock, len = std::min<int64_t>(kQuantBlock, cols - k0);
     float amax = 0.0f;
-    for (int64_t k = 0; k < len; ++k) amax = std::max(amax, std::fabs(x[k0 + k]));
-    const float s = amax / static_cast<float>(kInt8Max);
+    bool finite = true;
+    for (int64_t k = 0; k < len; ++k) {
+      amax = std::max(amax, std::fabs(x[k0 + k]));
+      finite = finite && std::isfinite(x[k0 + k]);
+    }
+    // A NaN or Inf input gives a NaN scale, so the outputs are NaN, as in fp32.
+    const float s =
+        finite ? amax / static_cast<float>(kInt8Max) : std::numeric_limits<float>::quiet_NaN();
     scale[static_cast<size_t>(b)] = s;
-    if (s == 0.0f) continue;
+    if (s == 0.0f || !finite) continue;
     const float lim = static_cast<float>(kInt8Max);
     for (int64_t k = 0; k < len; ++k)
       q[static_cast<size_t>(k0 + k)] =
@@ -77,7 +84,8 @@ void quantize_input_row(const float* x, int64_t cols, DType t, int64_t chunks, i
       }
     }
     for (int l = 0; l < 16; ++l) {
-      corr[c * 16 + l] = offset_of(t) * (out[4 * l] + out[4 * l + 1] + out[4 * l + 2] + out[4 * l + 3]);
+      corr[c * 16 + l] =
+          offset_of(t) * (out[4 * l] + out[4 * l + 1] + out[4 * l + 2] + out[4 * l + 3]);
       sx[c * 16 + l] = scale[static_cast<size_t>(lane_block(t, c, l))];
     }
   }
@@ -121,7 +129,8 @@ float dot_reference(const QuantMatrix& m, int64_t r, const int8_t* xq, const int
   return lane_tree_sum(acc);
 }
 
-#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512BW__) && \
+    defined(__AVX512VL__)
 
 // The 64 unsigned weight bytes of chunk c of a row, in lane order.
 template <DType Q>

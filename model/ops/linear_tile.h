@@ -66,6 +66,9 @@ inline float widen(float v) {
 inline float widen(bf16 v) {
   return bf16_to_float(v);
 }
+inline float widen(fp16 v) {
+  return fp16_to_float(v.bits);
+}
 
 inline float lane_tree_sum(const float* a) {
   float s8[8], s4[4], s2[2];
@@ -102,6 +105,12 @@ inline __m512 load_w(const float* p, __mmask16 m) {
 inline __m512 load_w(const bf16* p, __mmask16 m) {
   __m256i h = _mm256_maskz_loadu_epi16(m, p);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __m512 load_w(const fp16* p) {  // exact (F16C)
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load_w(const fp16* p, __mmask16 m) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
 // The lane tree of lane_tree_sum, in registers.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "sharding/error.h"
 
@@ -30,15 +31,25 @@ uint64_t quant_matrix_bytes(DType t, int64_t rows, int64_t cols) {
 
 bf16 quant_scale(const float* w, int64_t n, DType t) {
   float amax = 0.0f;
-  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w[i]));
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) {
+    amax = std::max(amax, std::fabs(w[i]));
+    finite = finite && std::isfinite(w[i]);
+  }
+  // A NaN or Inf in the block makes the scale NaN: the block dequantizes to
+  // NaN, as an fp32 run would propagate it (never silent garbage).
+  if (!finite) return float_to_bf16(std::numeric_limits<float>::quiet_NaN());
   return float_to_bf16(amax / static_cast<float>(qmax(t)));
 }
 
 void quantize_values(const float* w, int64_t n, bf16 s, DType t, int8_t* q) {
   const float qm = static_cast<float>(qmax(t)), sf = bf16_to_float(s);
-  // Round half to even (the default rounding mode), then clamp.
-  for (int64_t i = 0; i < n; ++i)
-    q[i] = static_cast<int8_t>(sf == 0.0f ? 0.0f : std::clamp(std::nearbyint(w[i] / sf), -qm, qm));
+  // Round half to even (the default rounding mode), then clamp; 0 where the
+  // quotient is not a number (a zero or NaN scale).
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::nearbyint(w[i] / sf);
+    q[i] = static_cast<int8_t>(sf == 0.0f || std::isnan(v) ? 0.0f : std::clamp(v, -qm, qm));
+  }
 }
 
 void quantize_kv_row(const float* v, int64_t hd, std::byte* row) {

@@ -151,9 +151,9 @@ TEST(Llama2cCheckpoint, BadBlockReadsAreErrors) {
   expect_error([&] { ckpt->read_block(q, {0}, {8}, DType::f32, buf.data()); }, {q, "dimensions"});
   expect_error(
       [&] {
-        ckpt->read_block(q, {0, 0}, {8, 64}, DType::f16, buf.data());
+        ckpt->read_block(q, {0, 0}, {8, 64}, DType::i8, buf.data());
       },
-      {q, "fp32 or bf16"});
+      {q, "fp32, bf16 or fp16"});
   expect_error(
       [&] {
         ckpt->read_block("lm_head.weight", {0, 0}, {1, 1}, DType::f32, buf.data());

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -122,6 +123,30 @@ TEST(Quant, LinearMatchesItsSpecificationAndTheDequantizedProduct) {
           }
           EXPECT_LT(err / ref, 1e-4);
         }
+}
+
+TEST(Quant, NonFiniteValuesPropagateAsNaN) {
+  // An input holding NaN or Inf gives NaN outputs, as fp32 would, not garbage.
+  std::vector<float> w(2 * 64, 0.25f);
+  const auto q = quantize(w, 2, 64, DType::i8);
+  const QuantMatrix m = QuantMatrix::of(q.data(), DType::i8, 2, 64);
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    std::vector<float> x(64, 1.0f), y(2);
+    x[40] = bad;
+    linear(x.data(), 1, WeightView{m.data, DType::i8, 2, 64, m.scales}, y.data());
+    EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[1])) << bad;
+  }
+  // A weight block holding NaN gets a NaN scale: it dequantizes to NaN.
+  w[5] = std::nanf("");
+  const auto qn = quantize(w, 2, 64, DType::i4);
+  EXPECT_TRUE(std::isnan(QuantMatrix::of(qn.data(), DType::i4, 2, 64).scale(0, 5)));
+  std::vector<float> v(16, 1.0f);
+  v[3] = std::numeric_limits<float>::infinity();
+  std::vector<std::byte> row(16 + 2);
+  quantize_kv_row(v.data(), 16, row.data());
+  std::vector<float> back(16);
+  dequantize_kv_row(row.data(), 16, back.data());
+  EXPECT_TRUE(std::isnan(back[0]));
 }
 
 TEST(Quant, KvRowOneScaleOverTheHeadDimension) {

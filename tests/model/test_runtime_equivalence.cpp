@@ -76,6 +76,7 @@ std::vector<Variant> variants() {
       // mistral: a sliding window shorter than the run (ring-buffer KV cache).
       {"mistral-window", with({{"model_type", "mistral"}, {"sliding_window", 6}})},
       {"bf16-weights-and-kv", base_config(), DType::bf16, DType::bf16},
+      {"fp16-weights-and-kv", base_config(), DType::f16, DType::f16},
       // Block-quantized weights: every split of an input dimension (o_proj 128,
       // down_proj 256 over mp 2 and 4) holds whole blocks of 32.
       {"int8-weights", with({{"hidden_size", 128}, {"intermediate_size", 256}}), DType::i8,
