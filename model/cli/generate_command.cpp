@@ -33,11 +33,9 @@ namespace meshlm::cli {
 
 namespace {
 
-// The dtype the checkpoint stores its weights in (that of embed_tokens), as
-// the runtime keeps it: fp16 becomes bf16 (same bytes; the runtime has no fp16).
+// The dtype the checkpoint stores its weights in (that of embed_tokens).
 DType stored_weight_dtype(const Checkpoint& ckpt) {
-  const DType t = ckpt.stored_dtype(tensor_name(TensorRole::embed));
-  return t == DType::f16 ? DType::bf16 : t;
+  return ckpt.stored_dtype(tensor_name(TensorRole::embed));
 }
 
 struct Options {
@@ -342,9 +340,9 @@ Command add_generate_command(CLI::App& app) {
       ->capture_default_str()
       ->check(dims);
   sub->add_option("--dtype", o->dtype,
-                  "Weight dtype: fp32, bf16, or int8/int4 (block-quantized at load, each rank "
-                  "its shard; default: the checkpoint's, fp16 stored as bf16)");
-  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32, bf16 or int8")
+                  "Weight dtype: fp32, bf16, fp16, or int8/int4 (block-quantized at load, each "
+                  "rank its shard; default: the checkpoint's)");
+  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32, bf16, fp16 or int8")
       ->capture_default_str();
   sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");
   sub->add_option("--device-memory", o->device_memory, "Device memory per rank, e.g. 64MiB");
