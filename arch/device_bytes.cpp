@@ -45,8 +45,10 @@ bool is_quantized(DType t) {
   return t == DType::i8 || t == DType::i4;
 }
 
-DType storage_dtype(const Shape& shape, DType weight_dtype) {
-  return is_quantized(weight_dtype) && shape.size() < 2 ? kQuantScaleDType : weight_dtype;
+DType storage_dtype(const TensorInfo& t, DType weight_dtype) {
+  const TensorKind kind = role_info(t.role).kind;
+  const bool quantizable = kind == TensorKind::matrix || kind == TensorKind::embedding;
+  return is_quantized(weight_dtype) && !quantizable ? kQuantScaleDType : weight_dtype;
 }
 
 uint64_t weight_bytes(const Shape& shape, DType dtype) {

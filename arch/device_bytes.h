@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arch/model_config.h"
+#include "arch/tensor_roles.h"
 #include "sharding/dtype.h"
 #include "sharding/named_sharding.h"
 
@@ -52,8 +53,10 @@ inline constexpr int64_t kQuantBlock = 32;
 inline constexpr DType kQuantScaleDType = DType::bf16;
 
 bool is_quantized(DType t);  // int8, int4
-// The dtype a tensor is stored in when weights are `weight_dtype`.
-DType storage_dtype(const Shape& shape, DType weight_dtype);
+// The dtype a tensor is stored in when weights are `weight_dtype`: int8 and
+// int4 quantize matrices and embeddings (TensorKind matrix, embedding);
+// norms, biases and sinks stay bf16 (rank 1, or gpt_oss's [E, 2I] biases).
+DType storage_dtype(const TensorInfo& tensor, DType weight_dtype);
 // Bytes of a (shard) shape stored in `dtype`, block scales included.
 uint64_t weight_bytes(const Shape& shape, DType dtype);
 // Throws unless the weight dtype is fp32, bf16, fp16, int8 or int4.

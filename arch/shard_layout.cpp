@@ -50,10 +50,9 @@ void check_quant_blocks(const Block& b, DType dtype) {
   const size_t d = b.global.size() - 1;
   const int64_t end = b.offset[d] + b.shape[d];
   if (b.offset[d] % kQuantBlock == 0 && (end == b.global[d] || end % kQuantBlock == 0)) return;
-  MESHLM_FAIL("tensor " << b.name << " " << shape_to_string(b.global) << " in "
-                        << dtype_name(dtype) << " has spec " << b.spec.to_string()
-                        << ": it splits dimension " << d << " (" << b.global[d]
-                        << ") into shards of " << b.shape[d]
+  MESHLM_FAIL("tensor " << b.name << " " << shape_to_string(b.global) << " in " << dtype_name(dtype)
+                        << " has spec " << b.spec.to_string() << ": it splits dimension " << d
+                        << " (" << b.global[d] << ") into shards of " << b.shape[d]
                         << ", so a quantization block of " << kQuantBlock
                         << " would straddle two shards (a shard must hold whole blocks)");
 }
@@ -85,7 +84,7 @@ int64_t unit_size(const ModelConfig& c, TensorDim::Unit u) {
 
 DType tensor_dtype(const Plan& plan, const TensorInfo& tensor) {
   const TensorPlan* t = plan.find(tensor.name);
-  return t ? t->dtype : storage_dtype(tensor.shape, plan.weight_dtype);
+  return t ? t->dtype : storage_dtype(tensor, plan.weight_dtype);
 }
 
 ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vector<int>& coords) {

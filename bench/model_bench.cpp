@@ -153,7 +153,7 @@ LoadedModel load_model(const ModelBench& b, DType dtype) {
   if (!b.config.tie_word_embeddings) {
     const std::string name = tensor_name(TensorRole::embed);
     const Shape local = plan->sharding_for(name).shard_shape(m.checkpoint->shape(name), name);
-    m.streamed_bytes -= weight_bytes(local, storage_dtype(local, dtype));
+    m.streamed_bytes -= weight_bytes(local, storage_dtype({name, local, TensorRole::embed}, dtype));
   }
   print0("loaded in %.1f s: %s of weights per rank (%s read in full per step)\n", m.load_s,
          format_bytes(static_cast<double>(m.weight_bytes)).c_str(),

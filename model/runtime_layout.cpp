@@ -16,13 +16,15 @@ ShardLayout runtime_layout(const ModelConfig& c, const Plan& plan, const std::ve
   // Every dtype the planner sizes (check_kv_dtype, check_weight_dtype).
   check_kv_dtype(plan.kv_dtype);
   check_weight_dtype(plan.weight_dtype);
-  // One weight dtype per plan, stored as storage_dtype() says (rank-1 tensors
-  // of a quantized plan in bf16): a tensor entry saying otherwise is refused,
-  // not silently used or ignored.
-  for (auto& t : plan.tensors) {
-    const DType want = storage_dtype(t.shape, plan.weight_dtype);
-    if (t.dtype != want)
-      MESHLM_FAIL("tensor " << t.name << " has dtype " << dtype_name(t.dtype)
+  // One weight dtype per plan, stored as storage_dtype() says (norms, biases
+  // and sinks of a quantized plan in bf16): a tensor entry saying otherwise is
+  // refused, not silently used or ignored.
+  for (const TensorInfo& info : tensor_inventory(c)) {
+    const TensorPlan* t = plan.find(info.name);
+    if (!t) continue;
+    const DType want = storage_dtype(info, plan.weight_dtype);
+    if (t->dtype != want)
+      MESHLM_FAIL("tensor " << t->name << " has dtype " << dtype_name(t->dtype)
                             << " in the plan, but a plan with weight dtype "
                             << dtype_name(plan.weight_dtype) << " stores it in "
                             << dtype_name(want));

@@ -97,7 +97,7 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
     auto spec = out.rules.match(t.name);
     MESHLM_CHECK(spec.has_value(), "no default rule matches " << t.name);
     NamedSharding(mesh, *spec).validate(t.shape, t.name);  // throws naming tensor/dim/axis
-    out.tensors.push_back({t.name, t.shape, storage_dtype(t.shape, weight_dtype), *spec});
+    out.tensors.push_back({t.name, t.shape, storage_dtype(t, weight_dtype), *spec});
   }
   // What each device holds: the function the runtime calls on the plan (the
   // sizes are the same on every device of the default layout).

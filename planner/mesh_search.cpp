@@ -282,7 +282,7 @@ SearchResult search_impl(const ModelConfig& c, const SearchRequest& r, bool advi
   res.kv_dtype = r.kv();
   for (auto& t : tensor_inventory(c)) {
     res.parameters += static_cast<uint64_t>(num_elements(t.shape));
-    res.weight_bytes += weight_bytes(t.shape, storage_dtype(t.shape, r.weight_dtype));
+    res.weight_bytes += weight_bytes(t.shape, storage_dtype(t, r.weight_dtype));
   }
   res.kv_bytes_per_token = kv_bytes_per_token(c, c.num_kv_heads, res.kv_dtype);
 

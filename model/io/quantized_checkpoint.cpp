@@ -63,7 +63,7 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
     if (t.shape.size() > 2)
       MESHLM_FAIL("tensor " << t.name << " " << shape_to_string(t.shape)
                             << " has rank 3: pre-quantized checkpoints hold matrices and vectors");
-    if (t.shape.size() == 2) {
+    if (is_quantized(storage_dtype(t, dtype))) {
       data.push_back({t.name, DType::u8, {t.shape[0], quant_row_bytes(dtype, t.shape[1])}});
       entries.push_back(
           {t.name + kScalesSuffix, DType::bf16, {t.shape[0], quant_blocks(t.shape[1])}});
@@ -95,7 +95,7 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
   uint64_t done = 0;
   for (bool data_pass : {false, true})
     for (const TensorInfo& t : tensor_inventory(c)) {
-      const bool matrix = t.shape.size() == 2;
+      const bool matrix = is_quantized(storage_dtype(t, dtype));
       if (data_pass && !matrix) continue;
       const std::vector<float> v = read_tensor_f32(src, t.name);
       if (matrix) {

@@ -4,7 +4,7 @@
 // and whose safetensors hold every matrix as two tensors: `<name>` (U8
 // [rows, row bytes]: the rows' int8 bytes q + 128, or int4 nibbles q + 8, as
 // in device memory) and `<name>.scales` (BF16 [rows, ceil(cols / 32)]);
-// rank-1 tensors are BF16. Loading one gives the tensors of the model's
+// norms, biases, sinks are BF16. Loading one gives the tensors of the model's
 // shapes in int8/int4, read block by block without requantizing.
 #pragma once
 

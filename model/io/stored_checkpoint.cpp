@@ -58,7 +58,7 @@ void StoredCheckpoint::read_block(const std::string& name, const Shape& offset, 
 
 void StoredCheckpoint::fold_quantized(DType dtype, const std::string& where) {
   for (const TensorInfo& info : tensor_inventory(config_)) {
-    if (info.shape.size() != 2) continue;
+    if (!is_quantized(storage_dtype(info, dtype))) continue;
     const int64_t rows = info.shape[0], cols = info.shape[1];
     auto data = tensors_.find(info.name);
     auto scales = tensors_.find(info.name + kScalesSuffix);

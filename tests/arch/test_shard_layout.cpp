@@ -76,7 +76,9 @@ TEST(ShardLayout, AQuantizedSplitThatCutsABlockIsRejectedByPlannerAndRuntime) {
                {"down_proj.weight", "shards of 86", "quantization block of 32"});
   Plan p = plan_for_mesh(c, dp_mp_mesh(1, 2), PlanRequest{});  // fp32: fine
   p.weight_dtype = DType::i4;                                  // a hand-edited plan
-  for (auto& t : p.tensors) t.dtype = storage_dtype(t.shape, DType::i4);
+  for (const TensorInfo& info : tensor_inventory(c))
+    if (TensorPlan* t = const_cast<TensorPlan*>(p.find(info.name)))
+      t->dtype = storage_dtype(info, DType::i4);
   expect_error([&] { shard_layout(c, p, {0, 1}); }, {"down_proj.weight", "shards of 86"});
   EXPECT_NO_THROW(make_layout(c, dp_mp_mesh(2, 1), DType::i4));  // dp splits no weight
 }

@@ -138,9 +138,15 @@ TEST(Layout, EveryTensorGetsTheFirstMatchingRule) {
     const MeshLayout l = make_layout(c, dp_mp_mesh(2, 2), DType::i8);
     ASSERT_EQ(l.tensors.size(), tensor_inventory(c).size());
     uint64_t bytes = 0;
-    for (auto& t : l.tensors) {
+    const auto inventory = tensor_inventory(c);
+    for (size_t i = 0; i < l.tensors.size(); ++i) {
+      const TensorPlan& t = l.tensors[i];
       EXPECT_EQ(t.spec, *l.rules.match(t.name)) << t.name;
-      EXPECT_EQ(t.dtype, t.shape.size() == 1 ? DType::bf16 : DType::i8) << t.name;
+      // Matrices and embeddings quantized; norms, biases (gpt_oss's [E, 2I]
+      // expert biases too) and sinks in bf16.
+      const TensorKind kind = role_info(inventory[i].role).kind;
+      const bool quantized = kind == TensorKind::matrix || kind == TensorKind::embedding;
+      EXPECT_EQ(t.dtype, quantized ? DType::i8 : DType::bf16) << t.name;
       bytes += weight_bytes(NamedSharding(l.mesh, t.spec).shard_shape(t.shape), t.dtype);
     }
     EXPECT_EQ(bytes, l.weight_bytes) << name;

@@ -21,10 +21,16 @@ TEST(MemoryModel, WeightBytesWithBlockScales) {
   EXPECT_EQ(weight_bytes({10, 172}, DType::i4), 10ull * (86 + 12));
   // 3-D expert tensors: blocks along the last dimension of each row.
   EXPECT_EQ(weight_bytes({8, 2880, 5760}, DType::i8), 8ull * 2880 * (5760 + 180 * 2));
-  // Rank-1 tensors stay bf16 when the weights are quantized.
-  EXPECT_EQ(storage_dtype({4096}, DType::i4), DType::bf16);
-  EXPECT_EQ(storage_dtype({4096, 10}, DType::i4), DType::i4);
-  EXPECT_EQ(storage_dtype({4096}, DType::f32), DType::f32);
+  // Norms, biases and sinks stay bf16 when the weights are quantized, also
+  // gpt_oss's rank-2 expert biases; matrices and embeddings are quantized.
+  EXPECT_EQ(storage_dtype({"model.norm.weight", {4096}, TensorRole::final_norm}, DType::i4),
+            DType::bf16);
+  EXPECT_EQ(storage_dtype({"q", {4096, 10}, TensorRole::q}, DType::i4), DType::i4);
+  EXPECT_EQ(storage_dtype({"e", {32000, 10}, TensorRole::embed}, DType::i8), DType::i8);
+  EXPECT_EQ(storage_dtype({"b", {32, 5760}, TensorRole::experts_gate_up_b}, DType::i8),
+            DType::bf16);
+  EXPECT_EQ(storage_dtype({"model.norm.weight", {4096}, TensorRole::final_norm}, DType::f32),
+            DType::f32);
 }
 
 TEST(MemoryModel, KvBytesPerTokenAndSequence) {
