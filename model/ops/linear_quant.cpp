@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "model/ops/linear_tile.h"
@@ -47,13 +48,13 @@ struct QuantInput {
   float* sx = nullptr;      // [n][chunks * 16]: the lane's block scale (0 past the row)
 };
 
+// `q` (chunks * 64) and `scale` (2 * chunks): scratch for the row quantized
+// in column order, zero-padded, and its block scales.
 void quantize_input_row(const float* x, int64_t cols, DType t, int64_t chunks, int8_t* xq,
-                        int32_t* corr, float* sx) {
+                        int32_t* corr, float* sx, std::span<int8_t> q, std::span<float> scale) {
   const int64_t blocks = quant_blocks(cols);
-  thread_local std::vector<int8_t> q;  // the row quantized, in column order, zero-padded
-  thread_local std::vector<float> scale;
-  q.assign(static_cast<size_t>(chunks * kChunk), 0);
-  scale.assign(static_cast<size_t>(2 * chunks), 0.0f);
+  std::fill(q.begin(), q.end(), int8_t{0});
+  std::fill(scale.begin(), scale.end(), 0.0f);
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t k0 = b * kQuantBlock, len = std::min<int64_t>(kQuantBlock, cols - k0);
     float amax = 0.0f;
@@ -277,7 +278,12 @@ void quant_linear(const float* x, int64_t n, const WeightView& w, float* y, cons
                   bool accumulate) {
   const QuantMatrix m = matrix_of(w);
   const int64_t chunks = (w.cols + kChunk - 1) / kChunk;
-  thread_local AlignedScratch xq_scratch, corr_scratch, sx_scratch;
+  thread_local AlignedScratch xq_scratch, corr_scratch, sx_scratch, row_scratch, scale_scratch;
+  const std::span<int8_t> row(
+      reinterpret_cast<int8_t*>(row_scratch.get(static_cast<size_t>(chunks * kChunk / 4))),
+      static_cast<size_t>(chunks * kChunk));
+  const std::span<float> scale(scale_scratch.get(static_cast<size_t>(2 * chunks)),
+                               static_cast<size_t>(2 * chunks));
   QuantInput in;
   in.chunks = chunks;
   in.xq = reinterpret_cast<int8_t*>(xq_scratch.get(static_cast<size_t>(n * chunks * kChunk / 4)));
@@ -285,7 +291,7 @@ void quant_linear(const float* x, int64_t n, const WeightView& w, float* y, cons
   in.sx = sx_scratch.get(static_cast<size_t>(n * chunks * 16));
   for (int64_t i = 0; i < n; ++i)
     quantize_input_row(x + i * w.cols, w.cols, w.dtype, chunks, in.xq + i * chunks * kChunk,
-                       in.corr + i * chunks * 16, in.sx + i * chunks * 16);
+                       in.corr + i * chunks * 16, in.sx + i * chunks * 16, row, scale);
   run(m, in, n, y, bias, accumulate);
 }
 
@@ -295,7 +301,9 @@ float quant_dot_reference(const float* x, const WeightView& w, int64_t row) {
   std::vector<int8_t> xq(static_cast<size_t>(chunks * kChunk));
   std::vector<int32_t> corr(static_cast<size_t>(chunks * 16));
   std::vector<float> sx(static_cast<size_t>(chunks * 16));
-  quantize_input_row(x, w.cols, w.dtype, chunks, xq.data(), corr.data(), sx.data());
+  std::vector<int8_t> q(xq.size());
+  std::vector<float> scale(static_cast<size_t>(2 * chunks));
+  quantize_input_row(x, w.cols, w.dtype, chunks, xq.data(), corr.data(), sx.data(), q, scale);
   return dot_reference(m, row, xq.data(), corr.data(), sx.data(), chunks);
 }
 
