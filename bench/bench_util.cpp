@@ -109,17 +109,6 @@ void check_writable(const std::string& path) {
   if (!f) MESHLM_FAIL("cannot write '" << path << "': " << std::strerror(errno));
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) MESHLM_FAIL("cannot write '" << path << "': " << std::strerror(errno));
-}
-
-void write_json_file(const std::string& path, const nlohmann::json& j) {
-  write_text_file(path, j.dump(2) + "\n");
-}
-
 AlignedBuffer::AlignedBuffer(size_t bytes) : bytes_(bytes) {
   const size_t rounded = std::max<size_t>(64, (bytes + 63) / 64 * 64);
   ptr_ = std::aligned_alloc(64, rounded);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sharding/device_spec.h"  // write_json_file, write_text_file
 #include "sharding/dtype.h"
 
 namespace meshlm::bench {
@@ -47,8 +48,6 @@ void print0(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Fails (meshlm::Error naming the path) if `path` cannot be created: call it
 // before measuring so a typo does not cost a whole run.
 void check_writable(const std::string& path);
-void write_text_file(const std::string& path, const std::string& text);
-void write_json_file(const std::string& path, const nlohmann::json& j);
 
 // A zero-initialised, 64-byte aligned byte buffer.
 class AlignedBuffer {

@@ -42,18 +42,15 @@ void read_quantized(const Checkpoint& ckpt, const ShardedTensor& t, std::byte* d
   const int64_t rows = t.shape[0], cols = t.shape[1];
   const int64_t step = std::max<int64_t>(1, (int64_t{4} << 20) / (4 * std::max<int64_t>(cols, 1)));
   std::vector<float> staging(static_cast<size_t>(std::min(rows, step) * cols));
-  std::vector<std::byte> part;
-  const QuantMatrix whole = QuantMatrix::of(dst, t.dtype, rows, cols);
+  // Straight into the device layout: all rows' scales, then all rows' data.
+  const int64_t blocks = quant_blocks(cols), row_bytes = quant_row_bytes(t.dtype, cols);
+  auto* scales = reinterpret_cast<bf16*>(dst);
+  std::byte* data = dst + rows * blocks * 2;
   for (int64_t r0 = 0; r0 < rows; r0 += step) {
     const int64_t n = std::min(step, rows - r0);
     ckpt.read_block(t.name, {t.offset[0] + r0, t.offset[1]}, {n, cols}, DType::f32, staging.data());
-    part.resize(quant_matrix_bytes(t.dtype, n, cols));
-    quantize_matrix(staging.data(), n, cols, cols, t.dtype, part.data());
-    const QuantMatrix q = QuantMatrix::of(part.data(), t.dtype, n, cols);
-    std::memcpy(const_cast<bf16*>(whole.scales) + r0 * whole.blocks, q.scales,
-                static_cast<size_t>(n * q.blocks) * sizeof(bf16));
-    std::memcpy(const_cast<std::byte*>(whole.data) + r0 * whole.row_bytes, q.data,
-                static_cast<size_t>(n * q.row_bytes));
+    quantize_rows(staging.data(), n, cols, cols, t.dtype, scales + r0 * blocks,
+                  data + r0 * row_bytes);
   }
 }
 

@@ -1,6 +1,8 @@
 #include "sharding/device_spec.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -104,6 +106,17 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     MESHLM_FAIL("'" << path << "' is not valid JSON: " << e.what());
   }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) MESHLM_FAIL("cannot write '" << path << "': " << std::strerror(errno));
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  write_text_file(path, j.dump(2) + "\n");
 }
 
 }  // namespace meshlm

@@ -45,5 +45,8 @@ void check_regular_file(const std::string& path, const std::string& what = "file
 
 // Reads a whole JSON file (a regular file); errors name the file and the parse position.
 nlohmann::json read_json_file(const std::string& path);
+// Writes `text`, or `j` indented by 2 with a final newline; errors name the file.
+void write_text_file(const std::string& path, const std::string& text);
+void write_json_file(const std::string& path, const nlohmann::json& j);
 
 }  // namespace meshlm

@@ -11,6 +11,7 @@
 #include "model/io/block_copy.h"
 #include "model/io/llama2c_format.h"
 #include "model/io/safetensors_format.h"
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -84,31 +85,14 @@ void write_tensor(const Checkpoint& src, const std::string& name, DType dtype, O
   }
 }
 
-void write_json(const nlohmann::json& j, const fs::path& path) {
-  std::ofstream f(path);
-  f << j.dump(2) << "\n";
-  if (!f) MESHLM_FAIL("cannot write " << path.string());
-}
-
 void write_safetensors_file(const Checkpoint& src, const std::vector<std::string>& names,
                             const fs::path& path, const WriteOptions& options) {
-  nlohmann::json header = nlohmann::json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  uint64_t offset = 0;
-  for (const std::string& name : names) {
-    const Shape shape = src.shape(name);
-    const uint64_t bytes = num_elements(shape) * element_bytes(options.dtype);
-    header[name] = {{"dtype", safetensors_dtype_name(options.dtype)},
-                    {"shape", shape},
-                    {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes
-  const uint64_t n = text.size();
-  OutFile out(path.string(), 8 + n + offset, options);
-  out.write(&n, 8);
-  out.write(text.data(), n);
+  std::vector<SafetensorsTensor> tensors;
+  for (const std::string& name : names) tensors.push_back({name, options.dtype, src.shape(name)});
+  std::string header;
+  const uint64_t data_bytes = safetensors_header(tensors, header);
+  OutFile out(path.string(), header.size() + data_bytes, options);
+  out.write(header.data(), header.size());
   for (const std::string& name : names) write_tensor(src, name, options.dtype, out);
   out.close();
 }
@@ -130,7 +114,7 @@ std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, con
   }
   std::vector<std::string> written;
   const fs::path config_path = fs::path(dir) / "config.json";
-  write_json(src.config().to_hf_json(), config_path);
+  write_json_file(config_path.string(), src.config().to_hf_json());
   written.push_back(config_path.string());
 
   // Group tensors into shards (one shard when max_shard_bytes is 0).
@@ -163,7 +147,7 @@ std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, con
     for (const std::string& name : shards[i]) index["weight_map"][name] = file;
   }
   const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
-  write_json(index, index_path);
+  write_json_file(index_path.string(), index);
   written.push_back(index_path.string());
   return written;
 }

@@ -2,11 +2,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "arch/tensor_roles.h"
 #include "model/io/checkpoint.h"
 #include "model/io/checkpoint_writer.h"
+#include "model/io/safetensors_format.h"
 #include "model/ops/quant.h"
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -51,14 +54,9 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
                                    {"bits", dtype == DType::i8 ? 8 : 4},
                                    {"block_size", kQuantBlock}};
 
-  // The entries: BF16 ones (every matrix's scales, the rank-1 tensors) first,
-  // so that each starts on an even offset, then every matrix's U8 data.
-  struct Entry {
-    std::string name;
-    DType dtype;
-    Shape shape;
-  };
-  std::vector<Entry> entries, data;
+  // The entries: BF16 ones (every matrix's scales, the vectors) first, so
+  // that each starts on an even offset, then every matrix's U8 data.
+  std::vector<SafetensorsTensor> entries, data;
   for (const TensorInfo& t : tensor_inventory(c)) {
     if (t.shape.size() > 2)
       MESHLM_FAIL("tensor " << t.name << " " << shape_to_string(t.shape)
@@ -72,57 +70,44 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
     }
   }
   entries.insert(entries.end(), data.begin(), data.end());
-  nlohmann::json header = nlohmann::json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  uint64_t offset = 0;
-  for (const Entry& e : entries) {
-    const uint64_t bytes = dtype_bytes(e.dtype, static_cast<uint64_t>(num_elements(e.shape)));
-    header[e.name] = {{"dtype", e.dtype == DType::u8 ? "U8" : "BF16"},
-                      {"shape", e.shape},
-                      {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
+  std::string header;
+  const uint64_t data_bytes = safetensors_header(entries, header);
+  std::map<std::string, const SafetensorsTensor*> entry;
+  for (const SafetensorsTensor& e : entries) entry[e.name] = &e;
+
+  // One pass over the tensors, each written at its offset.
   const fs::path path = fs::path(dir) / "model.safetensors";
   std::ofstream out(path, std::ios::binary);
   if (!out) MESHLM_FAIL("cannot create " << path.string());
-  const uint64_t n = text.size();
-  out.write(reinterpret_cast<const char*>(&n), 8);
-  out.write(text.data(), static_cast<std::streamsize>(n));
-  // Two passes in entry order: scales and vectors, then the matrices' data
-  // (each matrix is quantized in both; the values are the same).
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  auto write_at = [&](const std::string& name, const void* bytes) {
+    const SafetensorsTensor& e = *entry.at(name);
+    out.seekp(static_cast<std::streamoff>(header.size() + e.begin));
+    out.write(static_cast<const char*>(bytes), static_cast<std::streamsize>(e.end - e.begin));
+  };
   uint64_t done = 0;
-  for (bool data_pass : {false, true})
-    for (const TensorInfo& t : tensor_inventory(c)) {
-      const bool matrix = is_quantized(storage_dtype(t, dtype));
-      if (data_pass && !matrix) continue;
-      const std::vector<float> v = read_tensor_f32(src, t.name);
-      if (matrix) {
-        const int64_t rows = t.shape[0], cols = t.shape[1];
-        std::vector<std::byte> q(quant_matrix_bytes(dtype, rows, cols));
-        quantize_matrix(v.data(), rows, cols, cols, dtype, q.data());
-        const QuantMatrix m = QuantMatrix::of(q.data(), dtype, rows, cols);
-        const auto* bytes = data_pass ? reinterpret_cast<const char*>(m.data)
-                                      : reinterpret_cast<const char*>(m.scales);
-        const int64_t count = data_pass ? rows * m.row_bytes : rows * m.blocks * 2;
-        out.write(bytes, static_cast<std::streamsize>(count));
-        done += static_cast<uint64_t>(count);
-      } else {
-        std::vector<bf16> h(v.size());
-        for (size_t i = 0; i < v.size(); ++i) h[i] = float_to_bf16(v[i]);
-        out.write(reinterpret_cast<const char*>(h.data()),
-                  static_cast<std::streamsize>(h.size() * 2));
-        done += h.size() * 2;
-      }
-      if (options.progress) options.progress(done, offset);
+  for (const TensorInfo& t : tensor_inventory(c)) {
+    const std::vector<float> v = read_tensor_f32(src, t.name);
+    if (is_quantized(storage_dtype(t, dtype))) {
+      const int64_t rows = t.shape[0], cols = t.shape[1];
+      std::vector<bf16> scales(static_cast<size_t>(rows * quant_blocks(cols)));
+      std::vector<std::byte> q(static_cast<size_t>(rows * quant_row_bytes(dtype, cols)));
+      quantize_rows(v.data(), rows, cols, cols, dtype, scales.data(), q.data());
+      write_at(t.name + kScalesSuffix, scales.data());
+      write_at(t.name, q.data());
+      done += scales.size() * 2 + q.size();
+    } else {
+      std::vector<bf16> h(v.size());
+      for (size_t i = 0; i < v.size(); ++i) h[i] = float_to_bf16(v[i]);
+      write_at(t.name, h.data());
+      done += h.size() * 2;
     }
+    if (options.progress) options.progress(done, data_bytes);
+  }
   out.close();
   if (!out) MESHLM_FAIL("cannot write " << path.string());
   const fs::path config_path = fs::path(dir) / "config.json";
-  std::ofstream cf(config_path);
-  cf << config.dump(2) << "\n";
-  if (!cf) MESHLM_FAIL("cannot write " << config_path.string());
+  write_json_file(config_path.string(), config);
   return {config_path.string(), path.string()};
 }
 

@@ -170,4 +170,24 @@ SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
   return h;
 }
 
+uint64_t safetensors_header(std::vector<SafetensorsTensor>& tensors, std::string& bytes) {
+  nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (SafetensorsTensor& t : tensors) {
+    t.begin = offset;
+    t.end = offset + static_cast<uint64_t>(num_elements(t.shape) * element_bytes(t.dtype));
+    header[t.name] = {{"dtype", safetensors_dtype_name(t.dtype)},
+                      {"shape", t.shape},
+                      {"data_offsets", {t.begin, t.end}}};
+    offset = t.end;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes
+  const uint64_t n = text.size();
+  bytes.assign(reinterpret_cast<const char*>(&n), 8);
+  bytes += text;
+  return offset;
+}
+
 }  // namespace meshlm

@@ -34,6 +34,11 @@ constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // Errors name the file and the tensor.
 SafetensorsHeader parse_safetensors_header(const MappedFile& file);
 
+// What a writer puts before the data: the 8-byte length and the JSON header
+// (with "__metadata__", padded with spaces to 8 bytes) of `tensors` stored
+// back to back in order; sets each one's begin/end. Returns the data bytes.
+uint64_t safetensors_header(std::vector<SafetensorsTensor>& tensors, std::string& bytes);
+
 // "F32", "BF16", "F16", "U8".
 const char* safetensors_dtype_name(DType t);
 

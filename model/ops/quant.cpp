@@ -66,11 +66,10 @@ void dequantize_kv_row(const std::byte* row, int64_t hd, float* out) {
   for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(q[i]) * sf;
 }
 
-void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t,
-                     std::byte* out) {
+void quantize_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t, bf16* scales,
+                   std::byte* out_data) {
   const int64_t row_bytes = quant_row_bytes(t, cols), blocks = quant_blocks(cols);
-  bf16* scales = reinterpret_cast<bf16*>(out);
-  auto* data = reinterpret_cast<uint8_t*>(out + rows * blocks * 2);
+  auto* data = reinterpret_cast<uint8_t*>(out_data);
   for (int64_t r = 0; r < rows; ++r) {
     const float* w = src + r * ld;
     uint8_t* d = data + r * row_bytes;
@@ -89,6 +88,12 @@ void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, D
       }
     }
   }
+}
+
+void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t,
+                     std::byte* out) {
+  auto* scales = reinterpret_cast<bf16*>(out);
+  quantize_rows(src, rows, cols, ld, t, scales, out + rows * quant_blocks(cols) * 2);
 }
 
 QuantMatrix QuantMatrix::of(const void* buffer, DType t, int64_t rows, int64_t cols) {

@@ -40,7 +40,11 @@ void quantize_values(const float* w, int64_t n, bf16 s, DType dtype, int8_t* q);
 void quantize_kv_row(const float* v, int64_t hd, std::byte* row);
 void dequantize_kv_row(const std::byte* row, int64_t hd, float* out);
 
-// Quantizes src [rows, cols] (row stride ld) into `out` (quant_matrix_bytes).
+// Quantizes src [rows, cols] (row stride ld): the block scales into `scales`
+// (rows x quant_blocks(cols)), the values into `data` (rows x quant_row_bytes).
+void quantize_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, DType dtype,
+                   bf16* scales, std::byte* data);
+// The same into one buffer of quant_matrix_bytes() in the layout above.
 void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType dtype,
                      std::byte* out);
 
