@@ -16,6 +16,7 @@
 #include "mesh/device_memory.h"
 #include "mesh/device_mesh.h"
 #include "mesh/mpi_session.h"
+#include "model/accuracy.h"
 #include "model/engine.h"
 #include "model/generate.h"
 #include "model/io/checkpoint.h"
@@ -30,8 +31,6 @@ struct Options {
   std::string model, mesh, prompt_ids = "1", dtypes = "int8,int4", kv_dtypes = "fp32,int8", json;
   int64_t tokens = 200;
 };
-
-using Logits = std::vector<std::vector<float>>;  // [step][vocab]
 
 struct Run {
   std::unique_ptr<DeviceMemory> memory;
@@ -51,22 +50,6 @@ Run load(const Checkpoint& ckpt, const DeviceMesh& mesh, DType weights, DType kv
     r.engine = std::make_unique<Engine>(ckpt, plan, mesh, *r.memory);
   });
   return r;
-}
-
-// Every replica runs the prompt in slot 0, fed `path` after it.
-Logits trace(Engine& e, const std::vector<int32_t>& prompt, const std::vector<int32_t>& path) {
-  Logits out;
-  e.reset_all();
-  const SlotTokens p{0, prompt};
-  e.prefill({&p, 1});
-  const int32_t slot = 0;
-  for (size_t s = 0; s < path.size(); ++s) {
-    const LogitsView l = e.logits(0);
-    out.emplace_back(static_cast<size_t>(l.vocab()));
-    for (int64_t v = 0; v < l.vocab(); ++v) out.back()[static_cast<size_t>(v)] = l.at(v);
-    if (s + 1 < path.size()) e.decode_step({&slot, 1}, {&path[s], 1});
-  }
-  return out;
 }
 
 int run(const Options& o) {
@@ -100,7 +83,9 @@ int run(const Options& o) {
   const int64_t dp = abstract.axis_size("dp");
   const std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(dp), prompt);
   const auto path = generate(*ref.engine, mesh, prompts, greedy).sequences[0].generated_ids;
-  const Logits want = trace(*ref.engine, prompt, path);
+  const std::vector<int32_t> fed(path.begin(),
+                                 path.end() - 1);  // the logits of step i chose path[i]
+  const LogitTrace want = teacher_forced_logits(*ref.engine, prompt, fed);
   ref = Run{};
 
   print0("mesh-bench accuracy: %s on mesh %s, %zu steps along the fp32 greedy path\n",
@@ -111,31 +96,15 @@ int run(const Options& o) {
     for (DType kv : kv_dtypes) {
       if (w == DType::f32 && kv == DType::f32) continue;  // the reference itself
       Run r = load(*ckpt, mesh, w, kv, seq_len);
-      const Logits got = trace(*r.engine, prompt, path);
-      double err = 0, ref_sq = 0, max_diff = 0;
-      int64_t agree = 0;
-      for (size_t s = 0; s < got.size(); ++s) {
-        for (size_t v = 0; v < got[s].size(); ++v) {
-          const double d = static_cast<double>(got[s][v]) - want[s][v];
-          err += d * d;
-          ref_sq += static_cast<double>(want[s][v]) * want[s][v];
-          max_diff = std::max(max_diff, std::abs(d));
-        }
-        const auto top = [](const std::vector<float>& l) {
-          return std::max_element(l.begin(), l.end()) - l.begin();
-        };
-        agree += top(got[s]) == top(want[s]);
-      }
-      const double nmse = err / ref_sq;
-      const double top1 = static_cast<double>(agree) / static_cast<double>(got.size());
-      print0("  %7s %7s | %10.2e %12.4g %9.1f%%\n", dtype_name(w), dtype_name(kv), nmse, max_diff,
-             100 * top1);
+      const LogitAgreement a = logit_agreement(teacher_forced_logits(*r.engine, prompt, fed), want);
+      print0("  %7s %7s | %10.2e %12.4g %9.1f%%\n", dtype_name(w), dtype_name(kv), a.nmse,
+             a.max_abs_diff, 100 * a.top1);
       results.push_back({{"weights", dtype_name(w)},
                          {"kv_cache", dtype_name(kv)},
-                         {"nmse", nmse},
-                         {"max_abs_diff", max_diff},
-                         {"top1_agreement", top1},
-                         {"steps", got.size()}});
+                         {"nmse", a.nmse},
+                         {"max_abs_diff", a.max_abs_diff},
+                         {"top1_agreement", a.top1},
+                         {"steps", want.size()}});
     }
   if (!o.json.empty() && mesh.rank() == 0) {
     nlohmann::json j = {{"benchmark", "accuracy"},

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/test_models.h"
+#include "model/accuracy.h"
 #include "model/ops/quant.h"
 #include "runtime_test_util.h"
 
@@ -56,45 +57,6 @@ class DequantizedCheckpoint : public Checkpoint {
   std::map<std::string, std::vector<float>> values_;
 };
 
-// Logits of every sequence at every step, fed the given tokens (teacher forcing).
-std::vector<std::vector<float>> trace(Engine& e, const std::vector<int32_t>& prompt,
-                                      const std::vector<int32_t>& fed) {
-  std::vector<std::vector<float>> out;
-  e.reset_all();
-  const SlotTokens p{0, prompt};
-  e.prefill({&p, 1});
-  out.push_back(copy_logits(e.logits(0)));
-  for (int32_t t : fed) {
-    const int32_t slot = 0;
-    e.decode_step({&slot, 1}, {&t, 1});
-    out.push_back(copy_logits(e.logits(0)));
-  }
-  return out;
-}
-
-int32_t argmax_of(const std::vector<float>& v) {
-  return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
-}
-
-// Logit NMSE (sum of squared differences / sum of squares of the reference)
-// and the share of steps whose top-1 tokens agree.
-struct Agreement {
-  double nmse = 0, top1 = 0;
-};
-Agreement agreement(const std::vector<std::vector<float>>& got,
-                    const std::vector<std::vector<float>>& want) {
-  double err = 0, ref = 0;
-  int agree = 0;
-  for (size_t s = 0; s < got.size(); ++s) {
-    for (size_t v = 0; v < got[s].size(); ++v) {
-      err += (got[s][v] - want[s][v]) * (got[s][v] - want[s][v]);
-      ref += want[s][v] * want[s][v];
-    }
-    agree += argmax_of(got[s]) == argmax_of(want[s]);
-  }
-  return {err / ref, static_cast<double>(agree) / static_cast<double>(got.size())};
-}
-
 // Meshes of the world on which stories260K's blocks stay whole: no mp split
 // (down_proj's input, 172, is not a multiple of 32 per shard).
 std::vector<std::string> dp_meshes() {
@@ -116,7 +78,8 @@ TEST(RuntimeQuant, CloseToTheDequantizedModelInFp32) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " on " + shape);
       Deployment q(MPI_COMM_WORLD, shape, *stories, 1, 64, dtype);
       Deployment f(MPI_COMM_WORLD, shape, twin, 1, 64, DType::f32);
-      const Agreement a = agreement(trace(*q.engine, prompt, fed), trace(*f.engine, prompt, fed));
+      const LogitAgreement a = logit_agreement(teacher_forced_logits(*q.engine, prompt, fed),
+                                               teacher_forced_logits(*f.engine, prompt, fed));
       if (world_rank() == 0)
         std::printf("stories260K %s against its dequantized fp32 twin: NMSE %.2e, top-1 %.1f%%\n",
                     dtype_name(dtype), a.nmse, 100 * a.top1);
@@ -148,7 +111,8 @@ TEST(RuntimeQuant, RandomModelOnEveryMeshCloseToItsDequantizedTwin) {
       SCOPED_TRACE(std::string(dtype_name(dtype)) + " on " + shape);
       Deployment q(MPI_COMM_WORLD, shape, *ckpt, 1, 64, dtype);
       Deployment f(MPI_COMM_WORLD, shape, twin, 1, 64, DType::f32);
-      const Agreement a = agreement(trace(*q.engine, prompt, fed), trace(*f.engine, prompt, fed));
+      const LogitAgreement a = logit_agreement(teacher_forced_logits(*q.engine, prompt, fed),
+                                               teacher_forced_logits(*f.engine, prompt, fed));
       EXPECT_LT(a.nmse, kTwinMaxNmse);
       EXPECT_GE(a.top1, 0.9);
     }
@@ -165,7 +129,7 @@ TEST(RuntimeQuant, Stories260KAccuracyAgainstFp32) {
   o.stop_ids = {};
   const auto path = generate(*ref.engine, *ref.mesh, {prompt}, o).sequences[0].generated_ids;
   const std::vector<int32_t> fed(path.begin(), path.end() - 1);
-  const auto want = trace(*ref.engine, prompt, fed);
+  const auto want = teacher_forced_logits(*ref.engine, prompt, fed);
   struct Bound {
     DType weights, kv;
     double nmse, top1;
@@ -175,7 +139,7 @@ TEST(RuntimeQuant, Stories260KAccuracyAgainstFp32) {
        {Bound{DType::i8, DType::f32, 1e-3, 0.95}, Bound{DType::f32, DType::i8, 1e-3, 0.95},
         Bound{DType::i8, DType::i8, 2e-3, 0.95}, Bound{DType::i4, DType::f32, 5e-2, 0.65}}) {
     Deployment d(MPI_COMM_WORLD, dp_meshes()[0], *stories, 1, 512, b.weights, b.kv);
-    const Agreement a = agreement(trace(*d.engine, prompt, fed), want);
+    const LogitAgreement a = logit_agreement(teacher_forced_logits(*d.engine, prompt, fed), want);
     if (world_rank() == 0)
       std::printf(
           "stories260K weights %s, KV %s: logit NMSE %.2e, top-1 agreement %.1f%% (%zu steps)\n",
