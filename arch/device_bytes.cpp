@@ -42,11 +42,17 @@ uint64_t activation_bytes(const ModelConfig& c, const LocalDims& l, const Activa
 }
 
 bool is_quantized(DType t) {
-  return t == DType::i8 || t == DType::i4;
+  return t == DType::i8 || t == DType::i4 || t == DType::mxfp4;
+}
+
+DType quant_scale_dtype(DType t) {
+  return t == DType::mxfp4 ? DType::u8 : kQuantScaleDType;
 }
 
 DType storage_dtype(const TensorInfo& t, DType weight_dtype) {
   const TensorKind kind = role_info(t.role).kind;
+  if (weight_dtype == DType::mxfp4)
+    return kind == TensorKind::matrix && is_expert_role(t.role) ? DType::mxfp4 : DType::bf16;
   const bool quantizable = kind == TensorKind::matrix || kind == TensorKind::embedding;
   return is_quantized(weight_dtype) && !quantizable ? kQuantScaleDType : weight_dtype;
 }
@@ -58,18 +64,18 @@ uint64_t weight_bytes(const Shape& shape, DType dtype) {
   if (cols == 0) return 0;
   const uint64_t rows = n / cols;
   const uint64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
-  return rows * (dtype_bytes(dtype, cols) + dtype_bytes(kQuantScaleDType, blocks));
+  return rows * (dtype_bytes(dtype, cols) + dtype_bytes(quant_scale_dtype(dtype), blocks));
 }
 
 void check_weight_dtype(DType t) {
   if (t == DType::i32 || t == DType::u8)
     MESHLM_FAIL("weight dtype " << dtype_name(t)
                                 << " is not a storage type for weights (use fp32, bf16, fp16, "
-                                   "int8 or int4)");
+                                   "int8, int4 or mxfp4)");
 }
 
 void check_kv_dtype(DType t) {
-  if (t == DType::i4 || t == DType::i32 || t == DType::u8)
+  if (t == DType::i4 || t == DType::mxfp4 || t == DType::i32 || t == DType::u8)
     MESHLM_FAIL("KV cache dtype " << dtype_name(t)
                                   << " is not supported (use fp32, bf16, fp16 or int8)");
 }

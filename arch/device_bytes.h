@@ -50,16 +50,20 @@ uint64_t activation_bytes(const ModelConfig& config, const LocalDims& local,
                           const ActivationShape& shape);
 
 inline constexpr int64_t kQuantBlock = 32;
-inline constexpr DType kQuantScaleDType = DType::bf16;
+inline constexpr DType kQuantScaleDType = DType::bf16;  // int8, int4 block scales
 
-bool is_quantized(DType t);  // int8, int4
+bool is_quantized(DType t);  // int8, int4, mxfp4: blocks of 32 along the input dimension
+// The type of a quantized dtype's per-block scale: bf16 (int8, int4) or
+// uint8 (mxfp4's E8M0 exponent: the scale is 2^(e - 127)).
+DType quant_scale_dtype(DType t);
 // The dtype a tensor is stored in when weights are `weight_dtype`: int8 and
 // int4 quantize matrices and embeddings (TensorKind matrix, embedding);
-// norms, biases and sinks stay bf16 (rank 1, or gpt_oss's [E, 2I] biases).
+// mxfp4 quantizes the experts' matrices only (as gpt-oss ships); everything
+// else (norms, biases, sinks, and for mxfp4 the dense matrices) is bf16.
 DType storage_dtype(const TensorInfo& tensor, DType weight_dtype);
 // Bytes of a (shard) shape stored in `dtype`, block scales included.
 uint64_t weight_bytes(const Shape& shape, DType dtype);
-// Throws unless the weight dtype is fp32, bf16, fp16, int8 or int4.
+// Throws unless the weight dtype is fp32, bf16, fp16, int8, int4 or mxfp4.
 void check_weight_dtype(DType weight_dtype);
 // Throws unless the KV dtype is fp32, bf16, fp16 or int8.
 void check_kv_dtype(DType kv_dtype);

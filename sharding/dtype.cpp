@@ -12,8 +12,9 @@ DType parse_dtype(const std::string& s) {
   if (s == "int4" || s == "i4") return DType::i4;
   if (s == "int32" || s == "i32" || s == "I32") return DType::i32;
   if (s == "uint8" || s == "u8" || s == "U8") return DType::u8;
-  MESHLM_FAIL(
-      "unknown dtype '" << s << "' (expected one of fp32, bf16, fp16, int8, int4, int32, uint8)");
+  if (s == "mxfp4" || s == "MXFP4") return DType::mxfp4;
+  MESHLM_FAIL("unknown dtype '"
+              << s << "' (expected one of fp32, bf16, fp16, int8, int4, mxfp4, int32, uint8)");
 }
 
 const char* dtype_name(DType t) {
@@ -32,6 +33,8 @@ const char* dtype_name(DType t) {
       return "int32";
     case DType::u8:
       return "uint8";
+    case DType::mxfp4:
+      return "mxfp4";
   }
   return "?";
 }
@@ -48,6 +51,7 @@ int dtype_bits(DType t) {
     case DType::u8:
       return 8;
     case DType::i4:
+    case DType::mxfp4:
       return 4;
   }
   return 0;

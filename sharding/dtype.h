@@ -7,17 +7,19 @@
 
 namespace meshlm {
 
-// Tensor storage types (fp32 .. int4) and two element types that only move
-// data: int32 (token ids) and uint8 (raw bytes: records, packed blocks).
-enum class DType { f32, bf16, f16, i8, i4, i32, u8 };
+// Tensor storage types (fp32 .. int4, and mxfp4: OCP microscaling FP4 E2M1
+// values with one E8M0 scale per 32, gpt-oss's expert weights) and two
+// element types that only move data: int32 (token ids) and uint8 (raw bytes:
+// records, packed blocks).
+enum class DType { f32, bf16, f16, i8, i4, i32, u8, mxfp4 };
 
 // "fp32"/"f32"/"float32", "bf16"/"bfloat16", "fp16"/"f16"/"float16", "int8",
-// "int4", "int32", "uint8".
+// "int4", "int32", "uint8", "mxfp4".
 DType parse_dtype(const std::string& s);
-const char* dtype_name(DType t);  // canonical: fp32, bf16, fp16, int8, int4, int32, uint8
-// Bits per element of the data itself (int4 = 4); block scales are extra.
+const char* dtype_name(DType t);  // canonical: fp32, bf16, fp16, int8, int4, int32, uint8, mxfp4
+// Bits per element of the data itself (int4, mxfp4 = 4); block scales are extra.
 int dtype_bits(DType t);
-// Bytes of n elements (rounded up for int4), without quantization scales.
+// Bytes of n elements (rounded up for int4, mxfp4), without quantization scales.
 inline uint64_t dtype_bytes(DType t, uint64_t n) {
   return (n * dtype_bits(t) + 7) / 8;
 }

@@ -22,7 +22,8 @@ struct WeightView {
   DType dtype = DType::f32;  // fp32, bf16, int8, int4
   int64_t rows = 0;
   int64_t cols = 0;
-  const bf16* scales = nullptr;  // [rows][ceil(cols / 32)], quantized only
+  const bf16* scales = nullptr;        // [rows][ceil(cols / 32)], int8/int4 only
+  const uint8_t* exponents = nullptr;  // [rows][ceil(cols / 32)] E8M0, mxfp4 only
 };
 
 // y[n, rows] = x[n, cols] · Wᵀ, plus bias[rows] when given. When

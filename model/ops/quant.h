@@ -51,7 +51,8 @@ void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, D
 // A quantized matrix in memory: scale rows then data rows.
 struct QuantMatrix {
   const std::byte* data = nullptr;
-  const bf16* scales = nullptr;
+  const bf16* scales = nullptr;        // int8, int4
+  const uint8_t* exponents = nullptr;  // mxfp4: E8M0 block scales
   DType dtype = DType::i8;
   int64_t rows = 0, cols = 0;
   int64_t row_bytes = 0, blocks = 0;  // per row
