@@ -10,6 +10,8 @@ namespace meshlm {
 std::vector<BufferSpec> activation_buffers(const ModelConfig& c, const LocalDims& l,
                                            const ActivationShape& s) {
   const int64_t n = s.rows, D = c.hidden_size, hd = c.head_dim;
+  // gpt_oss computes gate and up in one [rows, 2 I_l] product.
+  const int64_t gate_factor = family_info(c.family).ffn == FeedForward::gpt_oss ? 2 : 1;
   // Sizes come from files and flags (batch, seq_len, chunk): checked products.
   auto elems = [](std::initializer_list<int64_t> dims, const char* name) {
     return checked_product(dims, std::string("activation buffer '") + name + "'");
@@ -23,10 +25,22 @@ std::vector<BufferSpec> activation_buffers(const ModelConfig& c, const LocalDims
       {"v", elems({n, l.kv_heads, hd}, "v")},                             // [rows, K_l*hd]
       {"attn", elems({n, l.heads, hd}, "attn")},                          // [rows, H_l*hd]
       {"scores", elems({l.heads, s.query_tokens, s.seq_len}, "scores")},  // [H_l, T, S]
-      {"gate", elems({n, l.intermediate}, "gate")},                       // [rows, I_l]
+      {"gate", elems({n, l.intermediate * gate_factor}, "gate")},         // [rows, I_l] (x2)
       {"up", elems({n, l.intermediate}, "up")},                           // [rows, I_l]
       {"logits", elems({s.batch_local, l.vocab}, "logits")},              // [B_l, V_l]
   };
+  if (c.is_moe()) {
+    const int64_t E = c.num_experts, k = c.experts_per_token;
+    b.push_back({"router", elems({n, E}, "router")});                  // [rows, E] logits
+    b.push_back({"topk_ids", elems({n, k}, "topk_ids"), DType::i32});  // [rows, k]
+    b.push_back({"topk_weights", elems({n, k}, "topk_weights")});      // [rows, k]
+    b.push_back({"expert_rows", n, DType::i32});  // [rows] tokens routed to one expert
+    b.push_back({"expert_weights", n});           // [rows] their routing weights
+    b.push_back({"expert_in", elems({n, D}, "expert_in")});    // [rows, D] gathered input
+    b.push_back({"expert_out", elems({n, D}, "expert_out")});  // [rows, D] one expert's output
+  }
+  if (role_present(role_info(TensorRole::sinks), c))
+    b.push_back({"sinks", l.heads});  // [H_l] the local heads' sinks as fp32
   if (s.gathered_logits && l.vocab != c.vocab_size)
     b.push_back({"logits_gathered", elems({s.batch_local, c.vocab_size}, "logits_gathered")});
   return b;

@@ -43,7 +43,9 @@ struct BufferSpec {
 };
 
 // Buffer list (shape of each in the .cpp): residual, normed input, q/k/v,
-// attention output and scores, FFN hidden, partial-sum output, logits.
+// attention output and scores, FFN hidden, partial-sum output, logits; for
+// MoE models the router logits, top-k choices and one expert's gathered
+// input and output; for models with attention sinks their fp32 copy.
 std::vector<BufferSpec> activation_buffers(const ModelConfig& config, const LocalDims& local,
                                            const ActivationShape& shape);
 uint64_t activation_bytes(const ModelConfig& config, const LocalDims& local,

@@ -9,11 +9,11 @@ namespace meshlm {
 namespace {
 // One row per family, in the order of enum Family.
 const std::array<FamilyInfo, 5> kFamilies = {{
-    {Family::llama, "llama", 2048, 1e-6, 10000.0, true},
-    {Family::mistral, "mistral", 4096 * 32, 1e-6, 10000.0, true},
-    {Family::qwen2, "qwen2", 32768, 1e-6, 10000.0, true},
-    {Family::mixtral, "mixtral", 4096 * 32, 1e-5, 1e6, false},
-    {Family::gpt_oss, "gpt_oss", 131072, 1e-5, 150000.0, false},
+    {Family::llama, "llama", 2048, 1e-6, 10000.0, true, FeedForward::dense},
+    {Family::mistral, "mistral", 4096 * 32, 1e-6, 10000.0, true, FeedForward::dense},
+    {Family::qwen2, "qwen2", 32768, 1e-6, 10000.0, true, FeedForward::dense},
+    {Family::mixtral, "mixtral", 4096 * 32, 1e-5, 1e6, true, FeedForward::mixtral},
+    {Family::gpt_oss, "gpt_oss", 131072, 1e-5, 150000.0, true, FeedForward::gpt_oss},
 }};
 }  // namespace
 

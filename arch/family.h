@@ -11,6 +11,14 @@ namespace meshlm {
 
 enum class Family { llama, mistral, qwen2, mixtral, gpt_oss };
 
+// The feed-forward block of a family (docs/DESIGN.md §5, Families):
+//   dense     down(silu(gate x) * up x)
+//   mixtral   softmax over all E router logits, top-k renormalised; experts
+//             w2(silu(w1 x) * w3 x)
+//   gpt_oss   router with bias, softmax over the top-k logits; experts with
+//             biases, gate/up interleaved in one matrix, clamped GLU
+enum class FeedForward { dense, mixtral, gpt_oss };
+
 struct FamilyInfo {
   Family family;
   const char* model_type;  // HF config.json "model_type"
@@ -19,6 +27,7 @@ struct FamilyInfo {
   double rms_norm_eps;
   double rope_theta;
   bool runtime;  // mesh-run executes it (the planner sizes every family)
+  FeedForward ffn;
 };
 
 const FamilyInfo& family_info(Family family);

@@ -193,6 +193,11 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
       c.experts_per_token = positive(j, "experts_per_token", where);
     else
       c.experts_per_token = positive(j, "num_experts_per_tok", where);
+    if (c.family == Family::gpt_oss) {
+      c.swiglu_limit = json_field_or<double>(j, "swiglu_limit", 7.0, where);
+      if (!(c.swiglu_limit > 0.0))
+        MESHLM_FAIL(where << ": swiglu_limit is " << c.swiglu_limit << " (expected > 0)");
+    }
   }
 
   const char* dtype_key = has_field(j, "torch_dtype") ? "torch_dtype" : "dtype";
@@ -307,7 +312,10 @@ nlohmann::json ModelConfig::to_hf_json() const {
   if (!layer_types.empty()) j["layer_types"] = layer_types;
   if (family == Family::llama || family == Family::gpt_oss) j["attention_bias"] = qkv_bias;
   if (family == Family::mixtral) j["num_experts_per_tok"] = experts_per_token;
-  if (family == Family::gpt_oss) j["experts_per_token"] = experts_per_token;
+  if (family == Family::gpt_oss) {
+    j["experts_per_token"] = experts_per_token;
+    j["swiglu_limit"] = swiglu_limit;
+  }
   if (is_moe()) j["num_local_experts"] = num_experts;
   j["torch_dtype"] = dtype_to_hf(torch_dtype);
   j["bos_token_id"] = bos_token_id;

@@ -57,23 +57,33 @@ void check_quant_blocks(const Block& b, DType dtype) {
                         << " would straddle two shards (a shard must hold whole blocks)");
 }
 
-// The dimension a role's parallel style may split (-1: none).
-int split_dim(const TensorRoleInfo& r) {
+// The dimensions a role's parallel style may split over 'mp' (one at a time).
+std::vector<int> split_dims(const TensorRoleInfo& r) {
+  const int last = static_cast<int>(r.dims.size()) - 1;
   switch (r.style) {
     case ParallelStyle::row:
-      return static_cast<int>(r.dims.size()) - 1;
+      return {last};
     case ParallelStyle::replicated:
-      return -1;
-    default:
-      return 0;
+      return {};
+    case ParallelStyle::expert_column:
+      return {0, 1};
+    case ParallelStyle::expert_row:
+      return {0, last};
+    default:  // column, vocab, kv_column, expert
+      return {0};
   }
 }
 
-// The spec of the role's style with 'mp' on its split dimension, e.g. P('mp', None).
+// The specs of the role's style with 'mp' on a splittable dimension, e.g. P('mp', None).
 std::string style_spec(const TensorRoleInfo& r) {
-  std::vector<PartitionSpec::Entry> entries(r.dims.size());
-  if (split_dim(r) >= 0) entries[static_cast<size_t>(split_dim(r))] = PartitionSpec::Entry{"mp"};
-  return PartitionSpec(entries).to_string();
+  std::string out;
+  for (int d : split_dims(r)) {
+    std::vector<PartitionSpec::Entry> entries(r.dims.size());
+    entries[static_cast<size_t>(d)] = PartitionSpec::Entry{"mp"};
+    out += (out.empty() ? "" : " or ") + PartitionSpec(entries).to_string();
+  }
+  return out.empty() ? PartitionSpec(std::vector<PartitionSpec::Entry>(r.dims.size())).to_string()
+                     : out;
 }
 
 int64_t unit_size(const ModelConfig& c, TensorDim::Unit u) {
@@ -146,55 +156,61 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
     const TensorRoleInfo& r = role_info(t.role);
     const Block b = block_of(plan, t.name, t.shape, coords);
     check_quant_blocks(b, tensor_dtype(plan, t));
-    const int split = split_dim(r);
+    const std::vector<int> splittable = split_dims(r);
     for (size_t d = 0; d < r.dims.size(); ++d)
-      if (static_cast<int>(d) != split && !b.full(d))
+      if (!b.full(d) &&
+          std::find(splittable.begin(), splittable.end(), static_cast<int>(d)) == splittable.end())
         bad_spec(b, "dimension " + std::to_string(d) + " (" + axis_name(r.dims[d].axis) +
                         ") replicated: " + style_spec(r));
-    if (split < 0) continue;
-    const size_t sd = static_cast<size_t>(split);
-    const TensorDim dim = r.dims[sd];
-    const int64_t unit = unit_size(c, dim.unit);
-    if (b.shape[sd] % unit != 0 || b.offset[sd] % unit != 0)
-      bad_spec(b, std::string("whole ") + (dim.unit == TensorDim::head_dim ? "heads" : "pairs") +
-                      " of " + std::to_string(unit) + " along dimension " + std::to_string(sd) +
-                      " per device (this split gives " + std::to_string(b.shape[sd]) + ")");
-    const Slice held{b.offset[sd] / unit, b.shape[sd] / unit};
+    for (int split : splittable) {
+      const size_t sd = static_cast<size_t>(split);
+      const TensorDim dim = r.dims[sd];
+      const int64_t unit = unit_size(c, dim.unit);
+      if (b.shape[sd] % unit != 0 || b.offset[sd] % unit != 0)
+        bad_spec(b, std::string("whole ") +
+                        (dim.unit == TensorDim::head_dim ? "heads" : "pairs") + " of " +
+                        std::to_string(unit) + " along dimension " + std::to_string(sd) +
+                        " per device (this split gives " + std::to_string(b.shape[sd]) + ")");
+      const Slice held{b.offset[sd] / unit, b.shape[sd] / unit};
 
-    if (r.style == ParallelStyle::kv_column) {
-      // Query heads [h0, h1) read KV heads [h0 / group, (h1 - 1) / group].
-      const Slice q = axis(Axis::heads).value_or(Slice{0, c.num_heads});
-      const Slice need{q.begin / group, (q.end() - 1) / group - q.begin / group + 1};
-      if (held.begin > need.begin || held.end() < need.end())
-        bad_spec(b, "KV heads " + slice_string(need) + " (read by query heads " + slice_string(q) +
-                        ") on this device; its block holds KV heads " + slice_string(held));
-      if (!kv_held) {
-        kv_held = held;
-        L.kv_heads = need;
-        L.kv_weight_head0 = held.begin;
+      if (r.style == ParallelStyle::kv_column) {
+        // Query heads [h0, h1) read KV heads [h0 / group, (h1 - 1) / group].
+        const Slice q = axis(Axis::heads).value_or(Slice{0, c.num_heads});
+        const Slice need{q.begin / group, (q.end() - 1) / group - q.begin / group + 1};
+        if (held.begin > need.begin || held.end() < need.end())
+          bad_spec(b, "KV heads " + slice_string(need) + " (read by query heads " +
+                          slice_string(q) + ") on this device; its block holds KV heads " +
+                          slice_string(held));
+        if (!kv_held) {
+          kv_held = held;
+          L.kv_heads = need;
+          L.kv_weight_head0 = held.begin;
+        }
+        if (!(held == *kv_held))
+          bad_spec(b, "the KV heads " + slice_string(*kv_held) + " of layer 0's k_proj (its " +
+                          "block holds " + slice_string(held) + ")");
+        continue;
       }
-      if (!(held == *kv_held))
-        bad_spec(b, "the KV heads " + slice_string(*kv_held) + " of layer 0's k_proj (its block " +
-                        "holds " + slice_string(held) + ")");
-      continue;
+      if (r.style == ParallelStyle::vocab) {
+        if (t.role == TensorRole::embed) {
+          L.embed_rows = held;
+          L.embed_sharded = !b.full(sd);
+        }
+        if (t.role == TensorRole::lm_head || c.tie_word_embeddings) {
+          L.vocab = held;
+          L.vocab_sharded = !b.full(sd);
+        }
+        continue;
+      }
+      // Every tensor split along an axis (the experts' weights: along both
+      // the experts and the mlp axis) holds the same slice of it.
+      std::optional<Slice>& first = axis(dim.axis);
+      if (!first) first = held;
+      if (!(held == *first))
+        bad_spec(b, std::string(axis_name(dim.axis)) + " " + slice_string(*first) +
+                        " on this device, as the first tensor split along it (its block holds " +
+                        slice_string(held) + ")");
     }
-    if (r.style == ParallelStyle::vocab) {
-      if (t.role == TensorRole::embed) {
-        L.embed_rows = held;
-        L.embed_sharded = !b.full(sd);
-      }
-      if (t.role == TensorRole::lm_head || c.tie_word_embeddings) {
-        L.vocab = held;
-        L.vocab_sharded = !b.full(sd);
-      }
-      continue;
-    }
-    std::optional<Slice>& first = axis(dim.axis);
-    if (!first) first = held;
-    if (!(held == *first))
-      bad_spec(b, std::string(axis_name(dim.axis)) + " " + slice_string(*first) +
-                      " on this device, as the first tensor split along it (its block holds " +
-                      slice_string(held) + ")");
   }
   // Row-parallel o_proj / down_proj hold the same slice of their input as the
   // column-parallel tensors before them: partial sums exactly when it is split.
@@ -203,7 +219,10 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
   L.ffn = whole(Axis::mlp);
   L.experts = c.is_moe() ? whole(Axis::experts) : Slice{};
   L.attn_partial = L.q_heads.size != c.num_heads;
-  L.mlp_partial = L.ffn.size != c.intermediate_size;
+  // MoE: each device sums the experts (or expert slices) it holds; the sum
+  // over mp completes the layer unless one device holds everything.
+  L.mlp_partial =
+      L.ffn.size != c.intermediate_size || (c.is_moe() && L.experts.size != c.num_experts);
   // An 'mp' split tiles a dimension in mp order: the gather of logits
   // concatenates the slices in that order.
   MESHLM_CHECK(!L.vocab_sharded || L.vocab.begin == L.mp_index * L.vocab.size,

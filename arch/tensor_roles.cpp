@@ -39,14 +39,14 @@ const std::vector<TensorRoleInfo> kRoles = {
   {TensorRole::up, "model.layers.{layer}.mlp.up_proj.weight", Scope::layer, {{A::mlp}, {A::embed}}, S::column, kDense, Presence::always, K::matrix},
   {TensorRole::down, "model.layers.{layer}.mlp.down_proj.weight", Scope::layer, {{A::embed}, {A::mlp}}, S::row, kDense, Presence::always, K::matrix},
   {TensorRole::moe_router, "model.layers.{layer}.block_sparse_moe.gate.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kMixtral, Presence::always, K::matrix},
-  {TensorRole::moe_w1, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w1.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always, K::matrix},
-  {TensorRole::moe_w2, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w2.weight", Scope::expert, {{A::embed}, {A::mlp}}, S::row, kMixtral, Presence::always, K::matrix},
-  {TensorRole::moe_w3, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w3.weight", Scope::expert, {{A::mlp}, {A::embed}}, S::column, kMixtral, Presence::always, K::matrix},
+  {TensorRole::moe_w1, "model.layers.{layer}.block_sparse_moe.experts.w1", Scope::layer, {{A::experts}, {A::mlp}, {A::embed}}, S::expert_column, kMixtral, Presence::always, K::matrix, Stored::per_expert, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w1.weight"},
+  {TensorRole::moe_w2, "model.layers.{layer}.block_sparse_moe.experts.w2", Scope::layer, {{A::experts}, {A::embed}, {A::mlp}}, S::expert_row, kMixtral, Presence::always, K::matrix, Stored::per_expert, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w2.weight"},
+  {TensorRole::moe_w3, "model.layers.{layer}.block_sparse_moe.experts.w3", Scope::layer, {{A::experts}, {A::mlp}, {A::embed}}, S::expert_column, kMixtral, Presence::always, K::matrix, Stored::per_expert, "model.layers.{layer}.block_sparse_moe.experts.{expert}.w3.weight"},
   {TensorRole::router, "model.layers.{layer}.mlp.router.weight", Scope::layer, {{A::experts}, {A::embed}}, S::replicated, kGptOss, Presence::always, K::matrix},
   {TensorRole::router_bias, "model.layers.{layer}.mlp.router.bias", Scope::layer, {{A::experts}}, S::replicated, kGptOss, Presence::always, K::bias},
-  {TensorRole::experts_gate_up, "model.layers.{layer}.mlp.experts.gate_up_proj", Scope::layer, {{A::experts}, {A::embed}, {A::mlp, two}}, S::expert, kGptOss, Presence::always, K::matrix},
-  {TensorRole::experts_gate_up_b, "model.layers.{layer}.mlp.experts.gate_up_proj_bias", Scope::layer, {{A::experts}, {A::mlp, two}}, S::expert, kGptOss, Presence::always, K::bias},
-  {TensorRole::experts_down, "model.layers.{layer}.mlp.experts.down_proj", Scope::layer, {{A::experts}, {A::mlp}, {A::embed}}, S::expert, kGptOss, Presence::always, K::matrix},
+  {TensorRole::experts_gate_up, "model.layers.{layer}.mlp.experts.gate_up_proj", Scope::layer, {{A::experts}, {A::mlp, two}, {A::embed}}, S::expert_column, kGptOss, Presence::always, K::matrix, Stored::transposed},
+  {TensorRole::experts_gate_up_b, "model.layers.{layer}.mlp.experts.gate_up_proj_bias", Scope::layer, {{A::experts}, {A::mlp, two}}, S::expert_column, kGptOss, Presence::always, K::bias},
+  {TensorRole::experts_down, "model.layers.{layer}.mlp.experts.down_proj", Scope::layer, {{A::experts}, {A::embed}, {A::mlp}}, S::expert_row, kGptOss, Presence::always, K::matrix, Stored::transposed},
   {TensorRole::experts_down_b, "model.layers.{layer}.mlp.experts.down_proj_bias", Scope::layer, {{A::experts}, {A::embed}}, S::expert, kGptOss, Presence::always, K::bias},
   {TensorRole::final_norm, "model.norm.weight", Scope::model, {{A::embed}}, S::replicated, kAll, Presence::always, K::norm},
   {TensorRole::lm_head, "lm_head.weight", Scope::model, {{A::vocab}, {A::embed}}, S::vocab, kAll, Presence::untied_lm_head, K::matrix},
@@ -103,8 +103,9 @@ const char* role_name(TensorRole role) {
 }
 
 bool is_expert_role(TensorRole role) {
-  const TensorRoleInfo& r = role_info(role);
-  return r.scope == Scope::expert || r.style == ParallelStyle::expert;
+  const ParallelStyle s = role_info(role).style;
+  return s == ParallelStyle::expert_column || s == ParallelStyle::expert_row ||
+         s == ParallelStyle::expert;
 }
 
 const char* axis_name(Axis a) {
@@ -156,10 +157,9 @@ Shape role_shape(const TensorRoleInfo& r, const ModelConfig& c) {
   return s;
 }
 
-std::string tensor_name(TensorRole role, int64_t layer, int64_t expert) {
+std::string tensor_name(TensorRole role, int64_t layer) {
   std::string n = role_info(role).name;
   replace(n, "{layer}", std::to_string(layer));
-  replace(n, "{expert}", std::to_string(expert));
   return n;
 }
 
@@ -186,33 +186,18 @@ std::string role_pattern(TensorRole role) {
 
 std::vector<TensorInfo> tensor_inventory(const ModelConfig& c) {
   std::vector<TensorInfo> out;
-  auto add = [&](const TensorRoleInfo& r, int64_t layer, int64_t expert) {
-    out.push_back({tensor_name(r.role, layer, expert), role_shape(r, c), r.role, layer, expert});
-  };
-  auto roles_of = [&](Scope scope, auto&& each) {
-    for (const TensorRoleInfo& r : kRoles)
-      if (r.scope == scope && role_present(r, c)) each(r);
+  auto add = [&](const TensorRoleInfo& r, int64_t layer) {
+    out.push_back({tensor_name(r.role, layer), role_shape(r, c), r.role, layer});
   };
   // Model-scope roles before the layers (embed) and after them (norm, lm_head).
   const auto before_layers = [](const TensorRoleInfo& r) { return r.role == TensorRole::embed; };
-  roles_of(Scope::model, [&](const TensorRoleInfo& r) {
-    if (before_layers(r)) add(r, -1, -1);
-  });
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    bool experts_done = false;
-    for (const TensorRoleInfo& r : kRoles) {
-      if (!role_present(r, c)) continue;
-      if (r.scope == Scope::layer) add(r, l, -1);
-      if (r.scope == Scope::expert && !experts_done) {  // expert by expert, its roles in order
-        experts_done = true;
-        for (int64_t e = 0; e < c.num_experts; ++e)
-          roles_of(Scope::expert, [&](auto& x) { add(x, l, e); });
-      }
-    }
-  }
-  roles_of(Scope::model, [&](const TensorRoleInfo& r) {
-    if (!before_layers(r)) add(r, -1, -1);
-  });
+  for (const TensorRoleInfo& r : kRoles)
+    if (r.scope == Scope::model && before_layers(r) && role_present(r, c)) add(r, -1);
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    for (const TensorRoleInfo& r : kRoles)
+      if (r.scope == Scope::layer && role_present(r, c)) add(r, l);
+  for (const TensorRoleInfo& r : kRoles)
+    if (r.scope == Scope::model && !before_layers(r) && role_present(r, c)) add(r, -1);
   return out;
 }
 
@@ -220,6 +205,38 @@ std::optional<TensorInfo> find_tensor(const ModelConfig& c, const std::string& n
   for (auto& t : tensor_inventory(c))
     if (t.name == name) return t;
   return std::nullopt;
+}
+
+bool stored_as_mxfp4(const TensorInfo& t) {
+  const TensorRoleInfo& r = role_info(t.role);
+  return r.stored == Stored::transposed && r.kind == TensorKind::matrix;
+}
+
+std::vector<FileTensor> file_tensors(const TensorInfo& t, bool mxfp4) {
+  const TensorRoleInfo& r = role_info(t.role);
+  const Shape& s = t.shape;
+  if (r.stored == Stored::per_expert) {
+    std::vector<FileTensor> out;
+    std::string pattern = r.file_name;
+    replace(pattern, "{layer}", std::to_string(t.layer));
+    for (int64_t e = 0; e < s[0]; ++e) {
+      std::string n = pattern;
+      replace(n, "{expert}", std::to_string(e));
+      out.push_back({n, Shape(s.begin() + 1, s.end()), FileTensor::one_expert, e});
+    }
+    return out;
+  }
+  if (r.stored == Stored::transposed && mxfp4 && stored_as_mxfp4(t)) {
+    const int64_t in = s.back(), blocks = (in + 31) / 32;  // 32-element blocks along `in`
+    return {{t.name + "_blocks", {s[0], s[1], blocks, 16}, FileTensor::mx_blocks},
+            {t.name + "_scales", {s[0], s[1], blocks}, FileTensor::mx_scales}};
+  }
+  if (r.stored == Stored::transposed) {
+    Shape f = s;
+    std::swap(f[f.size() - 1], f[f.size() - 2]);
+    return {{t.name, f, FileTensor::transposed}};
+  }
+  return {{t.name, s, FileTensor::whole}};
 }
 
 uint64_t parameter_count(const ModelConfig& c) {

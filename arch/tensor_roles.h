@@ -34,14 +34,14 @@ enum class TensorRole {
   up,                 // L mlp.up_proj.weight                            [I, D]
   down,               // L mlp.down_proj.weight                          [D, I]
   moe_router,         // L block_sparse_moe.gate.weight                  [E, D]
-  moe_w1,             // L block_sparse_moe.experts.{e}.w1.weight        [I, D]
-  moe_w2,             // L block_sparse_moe.experts.{e}.w2.weight        [D, I]
-  moe_w3,             // L block_sparse_moe.experts.{e}.w3.weight        [I, D]
+  moe_w1,             // L block_sparse_moe.experts.w1                   [E, I, D] (stack of experts.{e}.w1.weight)
+  moe_w2,             // L block_sparse_moe.experts.w2                   [E, D, I]
+  moe_w3,             // L block_sparse_moe.experts.w3                   [E, I, D]
   router,             // L mlp.router.weight                             [E, D]
   router_bias,        // L mlp.router.bias                               [E]
-  experts_gate_up,    // L mlp.experts.gate_up_proj                      [E, D, 2I]
+  experts_gate_up,    // L mlp.experts.gate_up_proj                      [E, 2I, D] (rows gate/up interleaved)
   experts_gate_up_b,  // L mlp.experts.gate_up_proj_bias                 [E, 2I]
-  experts_down,       // L mlp.experts.down_proj                         [E, I, D]
+  experts_down,       // L mlp.experts.down_proj                         [E, D, I]
   experts_down_b,     // L mlp.experts.down_proj_bias                    [E, D]
   final_norm,         // model.norm.weight                               [D]
   lm_head,            // lm_head.weight                                  [V, D]
@@ -57,8 +57,8 @@ struct PerRole {
 };
 
 // What a dimension of a tensor counts. A dimension is `unit` consecutive
-// elements per item: q_proj's rows are heads of hd rows, gate_up_proj's last
-// dimension holds I pairs (gate, up).
+// elements per item: q_proj's rows are heads of hd rows, gate_up_proj's rows
+// are I pairs (gate, up).
 enum class Axis { vocab, embed, heads, kv_heads, mlp, experts };
 const char* axis_name(Axis a);  // "vocab", "embed", ...
 
@@ -73,11 +73,33 @@ struct TensorDim {
 //   vocab       split the vocabulary rows when V % mp == 0, else replicated
 //   kv_column   column, or replicated when mp > K (each device then reads the
 //               KV heads its query heads use)
-//   expert      split whole experts (dimension 0)
 //   replicated  every device holds all of it
-enum class ParallelStyle { column, row, vocab, kv_column, expert, replicated };
+// and for the experts' weights [E, out, in] (and their biases), either whole
+// experts (dimension 0: expert parallelism, `--moe ep`) or, like the dense
+// MLP, a slice of every expert (`--moe tp`):
+//   expert_column  dimension 0, or the output (dimension 1)
+//   expert_row     dimension 0, or the input (last dimension): partial sums
+//   expert         dimension 0, or replicated (down_proj's bias, added once)
+enum class ParallelStyle {
+  column,
+  row,
+  vocab,
+  kv_column,
+  replicated,
+  expert_column,
+  expert_row,
+  expert
+};
 
-enum class Scope { model, layer, expert };
+enum class Scope { model, layer };
+
+// How the Hugging Face files store a role's tensor when it is not as the
+// table says (the table's shape is meshlm's logical tensor; readers and
+// writers map, model/io):
+//   per_expert  one tensor per expert, `file_name` with {expert} (mixtral)
+//   transposed  [E, in, out]: the last two dimensions swapped (gpt_oss BF16;
+//               its MXFP4 files store <name>_blocks / <name>_scales [E, out, in])
+enum class Stored { as_is, per_expert, transposed };
 
 // What the values are (for initialisation and cost accounting).
 enum class TensorKind { matrix, bias, norm, embedding, sinks };
@@ -94,6 +116,8 @@ struct TensorRoleInfo {
   uint32_t families;  // bit mask of family_bit(Family)
   Presence presence;
   TensorKind kind;
+  Stored stored = Stored::as_is;
+  const char* file_name = nullptr;  // per_expert: the file tensor of expert {expert}
 };
 
 // The table, in checkpoint (inventory) order within a layer.
@@ -101,7 +125,7 @@ const std::vector<TensorRoleInfo>& tensor_roles();
 const TensorRoleInfo& role_info(TensorRole role);
 const char* role_name(TensorRole role);  // "q", "gate", ...
 bool role_present(const TensorRoleInfo& role, const ModelConfig& config);
-// Weights of the experts (gpt_oss's fused [E, ...] tensors, mixtral's per-expert ones).
+// Weights of the experts (the [E, ...] tensors split by --moe), not the router.
 bool is_expert_role(TensorRole role);
 
 // One parameter tensor of a model.
@@ -109,15 +133,14 @@ struct TensorInfo {
   std::string name;  // canonical Hugging Face name
   Shape shape;
   TensorRole role = TensorRole::embed;
-  int64_t layer = -1;   // -1 for model-scope roles
-  int64_t expert = -1;  // -1 unless the role is per expert
+  int64_t layer = -1;  // -1 for model-scope roles
 };
 
 // The size of a logical axis (V, D, H, K, I, E) and a role's global shape.
 int64_t axis_size(const ModelConfig& config, Axis axis);
 Shape role_shape(const TensorRoleInfo& role, const ModelConfig& config);
 // The canonical name of a role's tensor.
-std::string tensor_name(TensorRole role, int64_t layer = -1, int64_t expert = -1);
+std::string tensor_name(TensorRole role, int64_t layer = -1);
 // The name with '*' for the layer and expert, for messages.
 std::string role_wildcard_name(TensorRole role);
 // A regex matching the role's tensor in every layer and expert.
@@ -129,5 +152,20 @@ std::optional<TensorInfo> find_tensor(const ModelConfig& config, const std::stri
 // attention, mlp / moe), final norm, lm_head (absent when tied).
 std::vector<TensorInfo> tensor_inventory(const ModelConfig& config);
 uint64_t parameter_count(const ModelConfig& config);
+
+// The tensors of a Hugging Face checkpoint that hold one logical tensor
+// (role table `stored`): itself; one per expert ([E, ...] minus dimension 0);
+// the transposed [E, in, out]; or, for mxfp4 files (quant_method "mxfp4"),
+// the experts' matrices as <name>_blocks [E, out, in/32, 16] and
+// <name>_scales [E, out, in/32] (uint8). `mxfp4` says which layout.
+struct FileTensor {
+  std::string name;
+  Shape shape;
+  enum Part { whole, one_expert, transposed, mx_blocks, mx_scales } part = whole;
+  int64_t expert = -1;  // Part::one_expert: which
+};
+std::vector<FileTensor> file_tensors(const TensorInfo& tensor, bool mxfp4);
+// Whether an mxfp4 checkpoint stores this tensor as blocks and scales.
+bool stored_as_mxfp4(const TensorInfo& tensor);
 
 }  // namespace meshlm

@@ -55,7 +55,8 @@ Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh&
       rows_(static_cast<size_t>(layout_.rows)),
       tokens_(static_cast<size_t>(layout_.rows)),
       logit_rows_(static_cast<size_t>(layout_.batch_local)),
-      candidates_(static_cast<size_t>(layout_.batch_local * (1 + mp_.size))) {}
+      candidates_(static_cast<size_t>(layout_.batch_local * (1 + mp_.size))),
+      expert_tokens_(static_cast<size_t>(config_.num_layers * config_.num_experts), 0) {}
 
 void Engine::reset_all() {
   std::fill(positions_.begin(), positions_.end(), 0);
@@ -82,7 +83,10 @@ void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows,
   for (int64_t l = 0; l < config_.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     attention_block(ctx, l, w, rows, n);
-    mlp_block(ctx, w, n);
+    if (config_.is_moe())
+      moe_block(ctx, w, n, expert_tokens_.data() + l * config_.num_experts);
+    else
+      mlp_block(ctx, w, n);
   }
   if (m == 0) return;
   // Final norm of the rows whose logits are wanted, compacted into xb.

@@ -60,6 +60,10 @@ class Engine {
   const AxisGroup& mp_group() const { return mp_; }
   DeviceMemory& memory() const { return memory_; }
 
+  // MoE load balance: tokens routed to expert e of layer l so far, at
+  // [l * E + e] (every forward pass of this replica; empty for dense models).
+  const std::vector<int64_t>& expert_token_counts() const { return expert_tokens_; }
+
   // Tokens already in slot's cache (its next position).
   int64_t position(int32_t slot) const { return positions_[static_cast<size_t>(slot)]; }
   void reset(int32_t slot) { positions_[static_cast<size_t>(slot)] = 0; }
@@ -121,6 +125,7 @@ class Engine {
   std::vector<int32_t> tokens_;        // [rows]
   std::vector<int64_t> logit_rows_;    // [B_l]
   std::vector<Candidate> candidates_;  // [mp][B_l] greedy_tokens scratch (preallocated)
+  std::vector<int64_t> expert_tokens_;  // [L][E]
   int64_t logits_count_ = 0;
   // What the logits rows of the last pass hold: nothing (after greedy_tokens),
   // this rank's slice (sharded) or the full vocabulary (gathered).

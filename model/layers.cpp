@@ -4,6 +4,7 @@
 
 #include "collectives/collectives.h"
 #include "model/ops/attention.h"
+#include "model/ops/moe.h"
 #include "model/ops/rmsnorm.h"
 #include "model/ops/swiglu.h"
 #include "model/ops/typed.h"
@@ -26,6 +27,15 @@ void add_bias(float* y, int64_t n, const ShardedTensor& bias, int64_t first, int
 
 bool has(const ShardedTensor* t) {
   return t && !t->empty();
+}
+
+// out[i] = t[first + i] as fp32 for i < n (a vector block in its storage dtype).
+void vector_f32(const ShardedTensor& t, float* out, int64_t n, int64_t first = 0) {
+  with_storage_type(t.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = static_cast<const T*>(t.ptr()) + first;
+    for (int64_t i = 0; i < n; ++i) out[i] = to_f32(v[i]);
+  });
 }
 
 }  // namespace
@@ -104,6 +114,10 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
   dims.kv_head0 = L.kv_heads.begin;
   dims.capacity = ctx.kv.capacity(layer);
   dims.window = c.layer_is_sliding(layer) ? c.sliding_window : 0;
+  if (!w[R::sinks].empty()) {  // this device's heads' sinks, as fp32
+    vector_f32(w[R::sinks], ws.sinks, Hl);
+    dims.sinks = ws.sinks;
+  }
   for (int64_t r = 0; r < n; ++r) {
     const TokenRow& t = rows[r];
     float* q = ws.q + r * Hl * hd;
@@ -129,6 +143,102 @@ void mlp_block(const BlockContext& ctx, const LayerWeights& w, int64_t n) {
   silu_mul(ws.gate, ws.up, n * Il);
   row_parallel_linear(ws.gate, n, w[R::down], nullptr, ctx.layout.mlp_partial, ctx.mp, ws.partial,
                       ws.reduced);  // [n, D]
+  add_inplace(ws.x, ws.reduced, n * D);
+}
+
+namespace {
+
+// The roles of one family's experts (arch/family.h FeedForward).
+struct MoeRoles {
+  TensorRole router, router_bias, gate, up, down, gate_up_bias, down_bias;
+};
+MoeRoles moe_roles(FeedForward f) {
+  if (f == FeedForward::mixtral)
+    return {R::moe_router, R::router_bias, R::moe_w1, R::moe_w3, R::moe_w2, R::experts_gate_up_b,
+            R::experts_down_b};
+  return {R::router, R::router_bias, R::experts_gate_up, R::experts_gate_up, R::experts_down,
+          R::experts_gate_up_b, R::experts_down_b};
+}
+
+}  // namespace
+
+void moe_block(const BlockContext& ctx, const LayerWeights& w, int64_t n, int64_t* expert_tokens) {
+  const ModelConfig& c = ctx.config;
+  const ShardLayout& L = ctx.layout;
+  Workspace& ws = ctx.ws;
+  const FeedForward kind = family_info(c.family).ffn;
+  const MoeRoles roles = moe_roles(kind);
+  const int64_t D = c.hidden_size, E = c.num_experts, k = c.experts_per_token;
+  const int64_t Il = L.ffn.size;
+  rmsnorm(ws.xb, ws.x, w[R::mlp_norm].ptr(), w[R::mlp_norm].dtype, n, D,
+          static_cast<float>(c.rms_norm_eps));
+
+  // Routing: every rank of the group computes the same choices from the
+  // replicated router.
+  column_parallel_linear(ws.xb, n, w[roles.router], &w[roles.router_bias], ws.router);  // [n, E]
+  const RouterKind router = kind == FeedForward::mixtral ? RouterKind::softmax_topk
+                                                         : RouterKind::topk_softmax;
+  for (int64_t r = 0; r < n; ++r) {
+    route(ws.router + r * E, E, k, router, ws.topk_ids + r * k, ws.topk_weights + r * k);
+    if (expert_tokens)
+      for (int64_t j = 0; j < k; ++j) ++expert_tokens[ws.topk_ids[r * k + j]];
+  }
+
+  // This device's experts (or expert slices), each over the tokens routed
+  // to it, summed into `partial` in expert order.
+  const ShardedTensor &down_b = w[roles.down_bias];
+  // The down bias is added with its expert when this device holds the
+  // expert's whole output; under tp (every device a slice of every expert)
+  // once, after the all-reduce.
+  const bool bias_after = L.mlp_partial && L.experts.size == E;
+  std::memset(ws.partial, 0, static_cast<size_t>(n * D) * sizeof(float));
+  for (int64_t e = 0; e < L.experts.size; ++e) {
+    const int32_t id = static_cast<int32_t>(L.experts.begin + e);
+    int64_t m = 0;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < k; ++j)
+        if (ws.topk_ids[r * k + j] == id) {
+          ws.expert_rows[m] = static_cast<int32_t>(r);
+          ws.expert_weights[m++] = ws.topk_weights[r * k + j];
+        }
+    if (m == 0) continue;
+    for (int64_t i = 0; i < m; ++i)
+      std::memcpy(ws.expert_in + i * D, ws.xb + ws.expert_rows[i] * D,
+                  static_cast<size_t>(D) * sizeof(float));
+    if (kind == FeedForward::mixtral) {
+      linear(ws.expert_in, m, w[roles.gate].expert_view(e), ws.gate);  // [m, I_l]
+      linear(ws.expert_in, m, w[roles.up].expert_view(e), ws.up);      // [m, I_l]
+      silu_mul(ws.gate, ws.up, m * Il);
+      linear(ws.gate, m, w[roles.down].expert_view(e), ws.expert_out);  // [m, D]
+    } else {
+      linear(ws.expert_in, m, w[roles.gate].expert_view(e), ws.gate);  // [m, 2 I_l]
+      add_bias(ws.gate, m, w[roles.gate_up_bias], e * 2 * Il, 2 * Il);
+      gpt_oss_glu(ws.gate, m, Il, static_cast<float>(c.swiglu_limit), ws.up);  // [m, I_l]
+      linear(ws.up, m, w[roles.down].expert_view(e), ws.expert_out);          // [m, D]
+      if (!bias_after) add_bias(ws.expert_out, m, down_b, e * D, D);
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      float* y = ws.partial + ws.expert_rows[i] * D;
+      const float* o = ws.expert_out + i * D;
+      const float g = ws.expert_weights[i];
+      for (int64_t d = 0; d < D; ++d) y[d] += g * o[d];
+    }
+  }
+  if (L.mlp_partial && ctx.mp.size > 1)
+    all_reduce(ctx.mp, ws.partial, ws.reduced, static_cast<size_t>(n * D), DType::f32);
+  else if (ws.reduced != ws.partial)
+    std::memcpy(ws.reduced, ws.partial, static_cast<size_t>(n * D) * sizeof(float));
+  if (bias_after && !down_b.empty())
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < k; ++j) {
+        float* y = ws.reduced + r * D;
+        const float g = ws.topk_weights[r * k + j];
+        with_storage_type(down_b.dtype, [&](auto tag) {
+          using T = decltype(tag);
+          const T* b = static_cast<const T*>(down_b.ptr()) + ws.topk_ids[r * k + j] * D;
+          for (int64_t d = 0; d < D; ++d) y[d] += g * to_f32(b[d]);
+        });
+      }
   add_inplace(ws.x, ws.reduced, n * D);
 }
 

@@ -65,4 +65,12 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
 // ws.x[n, D] += down(silu(gate(h)) * up(h)), h = rmsnorm(ws.x).
 void mlp_block(const BlockContext& ctx, const LayerWeights& w, int64_t n);
 
+// ws.x[n, D] += sum over each token's top-k experts of weight_e * expert_e(h),
+// h = rmsnorm(ws.x), as the family says (arch/family.h FeedForward). Each
+// device runs the experts (or the slices of every expert) it holds on the
+// tokens routed to them; one all-reduce over mp sums the devices' parts.
+// `expert_tokens` (optional, [E]): adds the number of tokens routed to each expert.
+void moe_block(const BlockContext& ctx, const LayerWeights& w, int64_t n,
+               int64_t* expert_tokens = nullptr);
+
 }  // namespace meshlm

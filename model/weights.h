@@ -35,16 +35,17 @@ struct ShardedTensor {
   // Rows [row0, row0 + rows) of a 2-D block (e.g. the KV heads a device reads
   // out of a replicated k_proj).
   WeightView rows_view(int64_t row0, int64_t rows) const;
-  // A 2-D int8/int4 block (model/ops/quant.h).
+  // Matrix e of a stack [E_l, out, in] (an expert's weights; e local).
+  WeightView expert_view(int64_t e) const;
+  // A 2-D quantized block (model/ops/quant.h).
   QuantMatrix quantized() const;
 };
 
 // One decoder layer's blocks, by role: w[TensorRole::q] is q_proj. Each
 // role's global shape and default spec are in its row of the tensor-role
-// table (arch/tensor_roles.h); roles the model lacks stay empty.
-struct LayerWeights : PerRole<ShardedTensor> {
-  std::vector<PerRole<ShardedTensor>> experts;  // per-expert roles (mixtral), by expert
-};
+// table (arch/tensor_roles.h); roles the model lacks stay empty. Experts'
+// weights are stacks [E_l, out, in], one matrix per local expert.
+using LayerWeights = PerRole<ShardedTensor>;
 
 struct ModelWeights {
   PerRole<ShardedTensor> model;  // model-scope roles: embed, final_norm, lm_head

@@ -34,11 +34,20 @@ struct Workspace {
   float* logits = nullptr;           // [B_l, V_l] last position per sequence
   float* logits_gathered = nullptr;  // [mp, B_l, V_l] = all V per sequence (when vocab-sharded)
   float* reduced = nullptr;          // [rows, D] all-reduce output (comm; = partial when mp = 1)
+  // MoE (null for dense models) and attention sinks (null without them).
+  float* router = nullptr;          // [rows, E] router logits
+  int32_t* topk_ids = nullptr;      // [rows, k] chosen experts, best first
+  float* topk_weights = nullptr;    // [rows, k] their weights
+  int32_t* expert_rows = nullptr;   // [rows] the tokens routed to one expert
+  float* expert_weights = nullptr;  // [rows] and their weights
+  float* expert_in = nullptr;       // [rows, D] their normed input, gathered
+  float* expert_out = nullptr;      // [rows, D] the expert's output
+  float* sinks = nullptr;           // [H_l] the layer's sinks as fp32
   int64_t rows = 0;
   uint64_t bytes = 0;
 
  private:
-  std::vector<DeviceBuffer<float>> buffers_;
+  std::vector<DeviceBuffer<std::byte>> buffers_;
   DeviceBuffer<float> comm_;
 };
 

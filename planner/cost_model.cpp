@@ -62,9 +62,60 @@ double experts_touched(const ModelConfig& c, double tokens) {
   return 1.0 - std::pow(1.0 - p, tokens);
 }
 
-double active_fraction(const ModelConfig& c) {
-  return c.is_moe() ? static_cast<double>(c.experts_per_token) / static_cast<double>(c.num_experts)
-                    : 0;
+// What the busiest device of a MoE layer does for a batch of `tokens`: the
+// fraction of its local experts' bytes it streams (the experts touched) and
+// the (token, expert) pairs it computes. With every expert on every device
+// (tp, or mp = 1) all devices do the same: touched(tokens) and tokens * k /
+// E of each local expert. With experts split whole (ep) the busiest device
+// sets the pace: its expected share, from routings of the batch drawn
+// uniformly (a fixed seed; docs/DESIGN.md §6).
+struct ExpertLoad {
+  double bytes_fraction = 0;
+  double pairs_per_expert = 0;  // (token, expert) pairs / local experts
+};
+
+ExpertLoad expert_load(const ModelConfig& c, const MeshLayout& layout, int64_t tokens) {
+  if (!c.is_moe()) return {};
+  const int64_t E = c.num_experts, k = c.experts_per_token, El = layout.local.experts;
+  const double T = static_cast<double>(tokens);
+  if (El == E) return {experts_touched(c, T), T * static_cast<double>(k) / static_cast<double>(E)};
+  const int64_t groups = E / El, n = std::min<int64_t>(tokens, 2048), trials = 64;
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {  // splitmix64: the same draws on every platform
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  double touched_max = 0, pairs_max = 0;
+  std::vector<int64_t> hits(static_cast<size_t>(E));
+  std::vector<int64_t> chosen(static_cast<size_t>(k));
+  for (int64_t t = 0; t < trials; ++t) {
+    std::fill(hits.begin(), hits.end(), 0);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < k; ++j) {  // k distinct experts
+        int64_t e;
+        do e = static_cast<int64_t>(next() % static_cast<uint64_t>(E));
+        while (std::find(chosen.begin(), chosen.begin() + j, e) != chosen.begin() + j);
+        chosen[static_cast<size_t>(j)] = e;
+        ++hits[static_cast<size_t>(e)];
+      }
+    int64_t most_touched = 0, most_pairs = 0;
+    for (int64_t g = 0; g < groups; ++g) {
+      int64_t touched = 0, pairs = 0;
+      for (int64_t e = g * El; e < (g + 1) * El; ++e) {
+        touched += hits[static_cast<size_t>(e)] > 0;
+        pairs += hits[static_cast<size_t>(e)];
+      }
+      most_touched = std::max(most_touched, touched);
+      most_pairs = std::max(most_pairs, pairs);
+    }
+    touched_max += static_cast<double>(most_touched);
+    pairs_max += static_cast<double>(most_pairs);
+  }
+  const double scale = T / static_cast<double>(n);  // beyond 2048 tokens the shares hold
+  return {touched_max / static_cast<double>(trials * El),
+          pairs_max * scale / static_cast<double>(trials * El)};
 }
 
 // Attention FLOPs on one device for `tokens` query tokens of one sequence
@@ -131,10 +182,11 @@ StepCost decode_step_cost(const CostInputs& in, int64_t batch_local, int64_t con
   const ModelConfig& c = *in.config;
   const WeightSplit w = split_weights(in);
   const double B = static_cast<double>(batch_local);
+  const ExpertLoad moe = expert_load(c, *in.layout, batch_local);
   StepCost s;
-  s.flops = 2.0 * B * (w.dense_params + w.lm_head_params + w.expert_params * active_fraction(c));
+  s.flops = 2.0 * (B * (w.dense_params + w.lm_head_params) + moe.pairs_per_expert * w.expert_params);
   s.flops += B * attention_flops(c, *in.layout, context - 1, 1);  // each attends `context` keys
-  s.bytes = w.dense_bytes + w.expert_bytes * experts_touched(c, B) +
+  s.bytes = w.dense_bytes + w.expert_bytes * moe.bytes_fraction +
             static_cast<double>(
                 kv_cache_bytes(c, in.layout->local.kv_heads, batch_local, context, in.kv_dtype));
   add_collectives(in, s, batch_local, batch_local);
@@ -150,11 +202,12 @@ StepCost prefill_cost(const CostInputs& in, int64_t prompt_len, int64_t prefill_
   for (int64_t start = 0; start < prompt_len; start += chunk) {
     const int64_t T = std::min(chunk, prompt_len - start);
     const bool last = start + T == prompt_len;
+    const ExpertLoad moe = expert_load(c, *in.layout, T);
     StepCost s;
-    s.flops =
-        2.0 * static_cast<double>(T) * (w.dense_params + w.expert_params * active_fraction(c)) +
-        attention_flops(c, *in.layout, start, T) + (last ? 2.0 * w.lm_head_params : 0.0);
-    s.bytes = w.dense_bytes + w.expert_bytes * experts_touched(c, static_cast<double>(T)) +
+    s.flops = 2.0 * (static_cast<double>(T) * w.dense_params +
+                     moe.pairs_per_expert * w.expert_params) +
+              attention_flops(c, *in.layout, start, T) + (last ? 2.0 * w.lm_head_params : 0.0);
+    s.bytes = w.dense_bytes + w.expert_bytes * moe.bytes_fraction +
               static_cast<double>(
                   kv_cache_bytes(c, in.layout->local.kv_heads, 1, start + T, in.kv_dtype));
     add_collectives(in, s, T, last ? 1 : 0);

@@ -16,6 +16,14 @@
 
 namespace meshlm {
 
+// How the experts of a MoE model are placed over 'mp' (docs/DESIGN.md §4):
+// tp slices every expert's intermediate dimension (like the dense MLP); ep
+// gives each device E / mp whole experts. Both end the MoE block with one
+// all-reduce over mp.
+enum class MoeSharding { tp, ep };
+MoeSharding parse_moe_sharding(const std::string& s);  // "tp", "ep"
+const char* moe_sharding_name(MoeSharding m);
+
 struct MeshLayout {
   AbstractMesh mesh;  // axes ("dp", "mp")
   int dp = 1;
@@ -27,6 +35,7 @@ struct MeshLayout {
   // V % mp == 0: embed_tokens and lm_head are split over mp (vocab-parallel);
   // otherwise both are replicated (no padding) and local.vocab = V.
   bool vocab_sharded = true;
+  MoeSharding moe = MoeSharding::tp;  // MoE models only
   LocalDims local;
   ShardingRules rules;
   std::vector<TensorPlan> tensors;  // inventory order: resolved spec, storage dtype
@@ -41,13 +50,20 @@ struct MeshLayout {
 };
 
 // The default rules (first match wins) for the config's family. Specs name the
-// axis "mp"; kv_replicated / vocab_sharded choose the k/v and embedding rules.
-ShardingRules default_rules(const ModelConfig& config, bool kv_replicated, bool vocab_sharded);
+// axis "mp"; kv_replicated / vocab_sharded choose the k/v and embedding
+// rules, `moe` the experts'.
+ShardingRules default_rules(const ModelConfig& config, bool kv_replicated, bool vocab_sharded,
+                            MoeSharding moe = MoeSharding::tp);
 
 // Checks divisibility of heads, KV heads, intermediate size and experts by mp
 // and lays the model out. Throws meshlm::Error naming the tensor, the
 // dimension and the axis when the mesh cannot hold the model.
-MeshLayout make_layout(const ModelConfig& config, const AbstractMesh& mesh, DType weight_dtype);
+MeshLayout make_layout(const ModelConfig& config, const AbstractMesh& mesh, DType weight_dtype,
+                       MoeSharding moe = MoeSharding::tp);
+
+// The placement a MoE model gets when none is asked for: tp when the mesh
+// allows it (I / mp whole quantization blocks), else ep. Dense models: tp.
+MoeSharding default_moe_sharding(const ModelConfig& config, int mp, DType weight_dtype);
 
 // The ("dp", dp) x ("mp", mp) mesh.
 AbstractMesh dp_mp_mesh(int dp, int mp);

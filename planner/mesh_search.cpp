@@ -26,6 +26,10 @@ DType SearchRequest::kv() const {
   return is_quantized(weight_dtype) ? DType::bf16 : weight_dtype;
 }
 
+std::string MeshCandidate::label() const {
+  return mesh.shape_string() + (moe ? std::string(" ") + moe_sharding_name(*moe) : "");
+}
+
 double MeshCandidate::score(Objective o) const {
   return o == Objective::throughput ? tokens_per_s_total : tokens_per_s_sequence;
 }
@@ -42,21 +46,25 @@ std::string need_text(const MemoryBreakdown& m) {
          gib(m.reserve) + ")";
 }
 
-// Layouts depend on (dp, mp) only through the mesh; the weights through mp.
+// Layouts depend on (dp, mp) only through the mesh; the weights through mp
+// (and the experts' placement).
 class Layouts {
  public:
   Layouts(const ModelConfig& c, DType weight_dtype) : c_(c), dtype_(weight_dtype) {}
   // The layout for dp x mp, or null with `reason` set.
-  std::shared_ptr<const MeshLayout> get(int dp, int mp, std::string* reason) {
-    auto it = by_mp_.find(mp);
+  std::shared_ptr<const MeshLayout> get(int dp, int mp, std::string* reason,
+                                        std::optional<MoeSharding> moe = std::nullopt) {
+    const MoeSharding placement = moe.value_or(default_moe_sharding(c_, mp, dtype_));
+    auto it = by_mp_.find({mp, placement});
     if (it == by_mp_.end()) {
       Entry e;
       try {
-        e.layout = std::make_shared<MeshLayout>(make_layout(c_, dp_mp_mesh(1, mp), dtype_));
+        e.layout =
+            std::make_shared<MeshLayout>(make_layout(c_, dp_mp_mesh(1, mp), dtype_, placement));
       } catch (const Error& err) {
         e.reason = err.what();
       }
-      it = by_mp_.emplace(mp, std::move(e)).first;
+      it = by_mp_.emplace(std::make_pair(mp, placement), std::move(e)).first;
     }
     if (!it->second.layout) {
       if (reason) *reason = it->second.reason;
@@ -76,19 +84,36 @@ class Layouts {
   };
   const ModelConfig& c_;
   DType dtype_;
-  std::map<int, Entry> by_mp_;
+  std::map<std::pair<int, MoeSharding>, Entry> by_mp_;
 };
 
-std::vector<std::pair<int, int>> meshes_to_try(const SearchRequest& r) {
-  std::vector<std::pair<int, int>> out;
+struct Try {
+  int dp, mp;
+  std::optional<MoeSharding> moe;
+};
+
+// The meshes to evaluate, and for a MoE model each placement of its experts.
+std::vector<Try> meshes_to_try(const ModelConfig& c, const SearchRequest& r) {
+  std::vector<std::pair<int, int>> meshes;
   if (r.only_mesh) {
-    out.emplace_back(r.only_mesh->axis_size("dp"), r.only_mesh->axis_size("mp"));
-    return out;
+    meshes.emplace_back(r.only_mesh->axis_size("dp"), r.only_mesh->axis_size("mp"));
+  } else {
+    const int n = r.devices();
+    for (int m = n; m >= (r.allow_fewer_devices ? 1 : n); --m)
+      for (int mp = 1; mp <= m; ++mp)
+        if (m % mp == 0) meshes.emplace_back(m / mp, mp);
   }
-  const int n = r.devices();
-  for (int m = n; m >= (r.allow_fewer_devices ? 1 : n); --m)
-    for (int mp = 1; mp <= m; ++mp)
-      if (m % mp == 0) out.emplace_back(m / mp, mp);
+  std::vector<Try> out;
+  for (auto [dp, mp] : meshes) {
+    if (!c.is_moe()) {
+      out.push_back({dp, mp, std::nullopt});
+    } else if (r.moe || mp == 1) {  // on one device the placements are the same
+      out.push_back({dp, mp, r.moe.value_or(MoeSharding::tp)});
+    } else {
+      out.push_back({dp, mp, MoeSharding::tp});
+      out.push_back({dp, mp, MoeSharding::ep});
+    }
+  }
   return out;
 }
 
@@ -175,12 +200,18 @@ std::string explain(const SearchResult& res) {
     ++feasible;
     if (i != *res.chosen && (!runner || better(cs[i], *runner, o))) runner = &cs[i];
   }
-  std::string s = "chosen " + best.mesh.shape_string() + " (dp=" + std::to_string(best.dp) +
-                  ", mp=" + std::to_string(best.mp) + "): ";
+  std::string s = "chosen " + best.label() + " (dp=" + std::to_string(best.dp) +
+                  ", mp=" + std::to_string(best.mp) +
+                  (best.moe && best.mp > 1
+                       ? std::string(", experts ") +
+                             (*best.moe == MoeSharding::ep ? "split whole over mp"
+                                                           : "sliced over mp")
+                       : "") +
+                  "): ";
   if (!runner) return s + "the only mesh that fits; " + what + " " + figure(best);
   const double sb = best.score(o), sr = runner->score(o);
   if (std::fabs(sb - sr) <= kTieTolerance * std::max(sb, sr)) {
-    s += "ties with " + runner->mesh.shape_string() + " on " + what + " (" + figure(best) + " vs " +
+    s += "ties with " + runner->label() + " on " + what + " (" + figure(best) + " vs " +
          figure(*runner) + ", within 1%) and ";
     if (best.collectives_per_step != runner->collectives_per_step)
       return s + "needs fewer collectives per decode step (" +
@@ -195,8 +226,8 @@ std::string explain(const SearchResult& res) {
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.0f%%", (sb / sr - 1) * 100);
   return s + "highest " + what + ", " + figure(best) + ", " + pct + " above the next best " +
-         runner->mesh.shape_string() + " (" + figure(*runner) + ") of " + std::to_string(feasible) +
-         " meshes that fit";
+         runner->label() + " (" + figure(*runner) + ") of " + std::to_string(feasible) +
+         " candidates that fit";
 }
 
 SearchResult search_impl(const ModelConfig& c, const SearchRequest& r, bool advise);
@@ -251,7 +282,7 @@ void give_advice(const ModelConfig& c, const SearchRequest& r, SearchResult& res
       if (n % mp != 0) continue;
       const int dp = n / mp;
       if (r.batch > 0 && r.batch % dp != 0) continue;
-      auto L = layouts.get(1, mp, nullptr);
+      auto L = layouts.get(1, mp, nullptr, r.moe);
       if (!L) continue;
       if (memory_for(c, *L, ms, requested_local(r, dp), a.target_seq_len).fits()) {
         a.devices_needed = n;
@@ -288,12 +319,13 @@ SearchResult search_impl(const ModelConfig& c, const SearchRequest& r, bool advi
 
   const MemorySettings ms = settings_of(r);
   Layouts layouts(c, r.weight_dtype);
-  for (auto [dp, mp] : meshes_to_try(r)) {
+  for (auto [dp, mp, moe] : meshes_to_try(c, r)) {
     MeshCandidate m;
     m.mesh = dp_mp_mesh(dp, mp);
     m.dp = dp;
     m.mp = mp;
-    m.layout = layouts.get(dp, mp, &m.reason);
+    m.moe = moe;
+    m.layout = layouts.get(dp, mp, &m.reason, moe);
     if (m.layout) {
       m.notes = m.layout->notes;
       m.collectives_per_step = m.layout->collectives_per_step(c.num_layers);
@@ -354,6 +386,7 @@ Plan plan_for_candidate(const SearchResult& res, const MeshCandidate& m) {
   p.device = res.request.device;
   p.device_memory = res.request.capacity();
   p.reserve = res.request.reserve;
+  p.moe = m.moe;
   return plan_for_mesh(res.config, m.mesh, p);
 }
 

@@ -43,6 +43,9 @@ struct SearchRequest {
   int64_t prompt_len = 0;  // prefill estimate; 0 = min(seq_len, kDefaultPromptLen)
   Reserve reserve;
   Objective objective = Objective::throughput;
+  // MoE models: evaluate only this placement of the experts; by default
+  // every mesh with mp > 1 is evaluated with both (tp and ep).
+  std::optional<MoeSharding> moe;
 
   uint64_t capacity() const { return device_memory.value_or(device.hbm_bytes); }
   int devices() const { return num_devices > 0 ? num_devices : device.device_count; }
@@ -52,6 +55,8 @@ struct SearchRequest {
 struct MeshCandidate {
   AbstractMesh mesh;
   int dp = 1, mp = 1;
+  std::optional<MoeSharding> moe;  // MoE models: the experts' placement
+  std::string label() const;       // "1x4", or "1x4 ep" for a MoE model
   bool feasible = false;
   std::string reason;                        // why rejected (empty when feasible)
   std::vector<std::string> notes;            // KV heads replicated, vocab replicated, ...

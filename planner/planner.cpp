@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "planner/layout.h"
 #include "sharding/error.h"
 #include "sharding/units.h"
 
@@ -20,7 +19,9 @@ std::string describe(const MemoryBreakdown& m) {
 
 Plan plan_for_mesh(const ModelConfig& c, const AbstractMesh& mesh, const PlanRequest& req) {
   check_kv_dtype(req.kv_dtype);
-  const MeshLayout layout = make_layout(c, mesh, req.weight_dtype);
+  const MeshLayout layout = make_layout(
+      c, mesh, req.weight_dtype,
+      req.moe.value_or(default_moe_sharding(c, mesh.axis_size("mp"), req.weight_dtype)));
   const int dp = layout.dp;
   if (req.batch < 0 || req.seq_len < 0 || req.prefill_chunk < 0)
     MESHLM_FAIL("batch, seq_len and prefill_chunk must be >= 0 (0 = automatic)");

@@ -8,6 +8,7 @@
 
 #include "arch/device_bytes.h"
 #include "arch/model_config.h"
+#include "planner/layout.h"
 #include "planner/memory_model.h"
 #include "sharding/abstract_mesh.h"
 #include "sharding/device_spec.h"
@@ -24,6 +25,8 @@ struct PlanRequest {
   std::optional<DeviceSpec> device;       // capacity, bandwidths, FLOP/s
   std::optional<uint64_t> device_memory;  // overrides device->hbm_bytes
   Reserve reserve;  // runtime headroom, default 10% of device memory (memory_model.h)
+  // MoE: how experts are placed over mp; default default_moe_sharding().
+  std::optional<MoeSharding> moe;
 };
 
 // A plan (default Megatron-style rules, resolved specs, predicted bytes) for

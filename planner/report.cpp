@@ -51,7 +51,10 @@ std::string device_line(const SearchResult& r) {
 std::string dtype_line(const SearchResult& r) {
   const DType w = r.request.weight_dtype;
   std::string s = std::string("weights ") + dtype_name(w);
-  if (is_quantized(w))
+  if (w == DType::mxfp4)
+    s += " (the experts' matrices: FP4 E2M1 in blocks of " + std::to_string(kQuantBlock) +
+         " along the input dim, one E8M0 scale each, 4.25 bits per weight; everything else bf16)";
+  else if (is_quantized(w))
     s += " (blocks of " + std::to_string(kQuantBlock) + " along the input dim, one " +
          dtype_name(kQuantScaleDType) + " scale each; 1-D tensors " + dtype_name(kQuantScaleDType) +
          ")";
@@ -107,7 +110,7 @@ std::string format_search_table(const SearchResult& r) {
   o << "\n";
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const MeshCandidate& m = r.candidates[i];
-    o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.mesh.shape_string(), 7);
+    o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.label(), 7);
     if (!m.feasible) {
       o << "rejected: " << m.reason << "\n";
       continue;
@@ -128,7 +131,7 @@ std::string format_search_table(const SearchResult& r) {
       << "-token chunk / decode step per sequence:";
     for (auto& m : r.candidates)
       if (m.feasible)
-        o << "  " << m.mesh.shape_string() << " " << b2(m.activation_bytes_prefill) << " / "
+        o << "  " << m.label() << " " << b2(m.activation_bytes_prefill) << " / "
           << b2(m.activation_bytes_decode_seq);
     o << "\n";
   }
@@ -148,7 +151,7 @@ std::string format_search_table(const SearchResult& r) {
     for (size_t i = 0; i < r.candidates.size(); ++i) {
       const MeshCandidate& m = r.candidates[i];
       if (!m.feasible) continue;
-      o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.mesh.shape_string(), 7)
+      o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.label(), 7)
         << pad(format_count(static_cast<uint64_t>(m.batch_local * m.dp)), 9)
         << pad(format_seconds(m.prefill.total_s), 12) << pad(format_seconds(m.decode.total_s), 13)
         << pad(m.decode.compute_bound() ? "compute" : "memory", 9)
@@ -161,7 +164,7 @@ std::string format_search_table(const SearchResult& r) {
     if (m.notes.empty() || !m.feasible) continue;
     if (!header) o << "\nNotes:\n";
     header = true;
-    for (auto& n : m.notes) o << "  " << m.mesh.shape_string() << ": " << n << "\n";
+    for (auto& n : m.notes) o << "  " << m.label() << ": " << n << "\n";
   }
   if (r.chosen) o << "\n" << r.explanation << "\n";
   return o.str();
@@ -255,12 +258,13 @@ nlohmann::json search_to_json(const SearchResult& r) {
                    {"reserve", q.reserve.describe()},
                    {"objective", objective_name(q.objective)},
                    {"quant_block", kQuantBlock},
-                   {"quant_scale_dtype", dtype_name(kQuantScaleDType)},
+                   {"quant_scale_dtype", dtype_name(quant_scale_dtype(q.weight_dtype))},
                    {"allow_fewer_devices", q.allow_fewer_devices}};
   j["meshes"] = nlohmann::json::array();
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const MeshCandidate& m = r.candidates[i];
     nlohmann::json e = {{"mesh", m.mesh.shape_string()},
+                        {"moe", m.moe ? nlohmann::json(moe_sharding_name(*m.moe)) : nlohmann::json()},
                         {"dp", m.dp},
                         {"mp", m.mp},
                         {"feasible", m.feasible},

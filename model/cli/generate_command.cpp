@@ -33,8 +33,11 @@ namespace meshlm::cli {
 
 namespace {
 
-// The dtype the checkpoint stores its weights in (that of embed_tokens).
+// The dtype the checkpoint stores its weights in: that of embed_tokens, or
+// mxfp4 when its experts are (gpt-oss as released).
 DType stored_weight_dtype(const Checkpoint& ckpt) {
+  for (const TensorInfo& t : tensor_inventory(ckpt.config()))
+    if (ckpt.stored_dtype(t.name) == DType::mxfp4) return DType::mxfp4;
   return ckpt.stored_dtype(tensor_name(TensorRole::embed));
 }
 
@@ -46,7 +49,7 @@ struct Options {
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0, synthetic_seed = 1;
   bool synthetic = false;
-  std::string dtype, kv_dtype = "fp32", device, device_memory;
+  std::string dtype, kv_dtype = "fp32", device, device_memory, moe;
 };
 
 // Token ids "1, 2,3": digits separated by commas, blanks around them. A plain
@@ -204,6 +207,7 @@ int run(const Options& o) {
       const int64_t dp = abstract.axis_size("dp"), n = static_cast<int64_t>(prompts.size());
       req.batch = o.batch > 0 ? o.batch : (n + dp - 1) / dp * dp;
       req.prefill_chunk = o.prefill_chunk;
+      if (!o.moe.empty()) req.moe = parse_moe_sharding(o.moe);
       req.device = device.spec;
       req.device_memory = device.capacity;
       plan = plan_for_mesh(config, abstract, req);
@@ -344,6 +348,9 @@ Command add_generate_command(CLI::App& app) {
                   "rank its shard; default: the checkpoint's)");
   sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32, bf16, fp16 or int8")
       ->capture_default_str();
+  sub->add_option("--moe", o->moe,
+                  "MoE models with --mesh: tp (every device a slice of every expert) or ep "
+                  "(whole experts per device); default: the planner's choice");
   sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");
   sub->add_option("--device-memory", o->device_memory, "Device memory per rank, e.g. 64MiB");
   sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");

@@ -1,5 +1,6 @@
 // mesh-model: make random-weight models and inspect checkpoints (no MPI).
 //   mesh-model make --config tinyllama-1.1b --layers 2 --seed 1 --out /tmp/tiny
+//   mesh-model make --family gpt_oss --layers 2 --dim 64 ... --mxfp4 --seed 1 --out /tmp/oss
 //   mesh-model inspect /tmp/tiny/model.bin --read
 //   mesh-model quantize --model /tmp/tiny --dtype int8 --out /tmp/tiny-int8
 #include <spdlog/spdlog.h>
@@ -34,11 +35,37 @@ std::function<void(uint64_t, uint64_t)> progress_printer(const std::string& what
   };
 }
 
-int run_make(const std::string& config, const ConfigOverrides& overrides, uint64_t seed,
-             const std::string& out, const std::string& dtype, const std::string& shard_size) {
+// The shipped config a --family stands for.
+std::string family_config(const std::string& family) {
+  const std::optional<Family> f = family_of_model_type(family);
+  if (!f) MESHLM_FAIL("unknown --family '" << family << "' (expected one of " << family_list() << ")");
+  switch (*f) {
+    case Family::mixtral:
+      return "mixtral-8x7b-v0.1";
+    case Family::gpt_oss:
+      return "gpt-oss-20b";
+    case Family::mistral:
+      return "mistral-7b-v0.1";
+    case Family::qwen2:
+      return "qwen2-7b";
+    default:
+      return "tinyllama-1.1b";
+  }
+}
+
+int run_make(std::string config, const std::string& family, const ConfigOverrides& overrides,
+             uint64_t seed, const std::string& out, const std::string& dtype,
+             const std::string& shard_size, bool mxfp4) {
+  if (config.empty() == family.empty())
+    MESHLM_FAIL("give either --config or --family (a shipped config of that family)");
+  if (!family.empty()) config = family_config(family);
   const ModelConfig c = load_config_with_overrides(config, overrides);
   WriteOptions options;
   options.dtype = parse_dtype(dtype);
+  options.mxfp4 = mxfp4;
+  if (mxfp4 && c.family != Family::gpt_oss)
+    MESHLM_FAIL("--mxfp4 writes gpt-oss's layout (experts as MXFP4 blocks and scales); model "
+                << c.name << " is " << c.model_type);
   if (!shard_size.empty()) options.max_shard_bytes = parse_bytes(shard_size);
   options.progress = progress_printer("writing " + out);
   spdlog::info(
@@ -124,9 +151,16 @@ int main(int argc, char** argv) {
   meshlm::ConfigOverrides o;
   auto* make = app.add_subcommand(
       "make", "Write synthetic weights as config.json + safetensors (+ model.bin for llama2.c)");
+  std::string family;
+  bool mxfp4 = false;
   make->add_option("--config", config,
-                   "HF config.json, a directory holding one, or a name in configs/models/")
-      ->required();
+                   "HF config.json, a directory holding one, or a name in configs/models/");
+  make->add_option("--family", family,
+                   "Instead of --config: the shipped config of a family (llama, mistral, qwen2, "
+                   "mixtral, gpt_oss), shrunk with the overrides below");
+  make->add_flag("--mxfp4", mxfp4,
+                 "gpt_oss: write the experts as MXFP4 blocks and scales, as the released "
+                 "checkpoints (quantization_config.quant_method mxfp4)");
   make->add_option("--seed", seed, "Seed of the synthetic weights")->required();
   make->add_option("--out", out, "Output directory")->required();
   make->add_option("--dtype", dtype, "Safetensors dtype: fp32, bf16 or fp16")
@@ -144,6 +178,9 @@ int main(int argc, char** argv) {
   make->add_option("--seq-len", o.max_position_embeddings, "Override max_position_embeddings");
   make->add_option("--tie-embeddings", o.tie_word_embeddings,
                    "Override tie_word_embeddings (true/false)");
+  make->add_option("--experts", o.num_experts, "Override num_local_experts (MoE)");
+  make->add_option("--top-k", o.experts_per_token, "Override the experts per token (MoE)");
+  make->add_option("--window", o.sliding_window, "Override sliding_window (0: none)");
   make->add_option("--name", o.name, "Model name (default: the config's file name)");
 
   std::string path, read_dtype = "fp32";
@@ -168,7 +205,8 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (make->parsed()) return run_make(config, o, seed, out, dtype, shard_size);
+    if (make->parsed())
+      return run_make(config, family, o, seed, out, dtype, shard_size, mxfp4);
     if (quantize->parsed()) return run_quantize(quant_model, quant_dtype, quant_out);
     return run_inspect(path, synthetic, seed, read, read_dtype);
   } catch (const meshlm::Error& e) {

@@ -10,6 +10,8 @@
 
 #include "model/io/block_copy.h"
 #include "model/io/llama2c_format.h"
+#include "model/io/quantized_checkpoint.h"
+#include "model/ops/quant.h"
 #include "model/io/safetensors_format.h"
 #include "sharding/device_spec.h"
 #include "sharding/error.h"
@@ -85,15 +87,67 @@ void write_tensor(const Checkpoint& src, const std::string& name, DType dtype, O
   }
 }
 
-void write_safetensors_file(const Checkpoint& src, const std::vector<std::string>& names,
+// One tensor of the files and the logical tensor it comes from.
+struct FileEntry {
+  FileTensor file;
+  TensorInfo tensor;
+  DType dtype;  // in the file
+};
+
+std::vector<FileEntry> file_entries(const Checkpoint& src, const WriteOptions& options) {
+  std::vector<FileEntry> out;
+  for (const TensorInfo& t : tensor_inventory(src.config()))
+    for (FileTensor& f : file_tensors(t, options.mxfp4)) {
+      const bool mx = f.part == FileTensor::mx_blocks || f.part == FileTensor::mx_scales;
+      out.push_back({std::move(f), t, mx ? DType::u8 : options.dtype});
+    }
+  return out;
+}
+
+// Writes one file tensor, computed from its logical tensor matrix by matrix
+// where the files store it otherwise (per expert, transposed, mxfp4).
+void write_entry(const Checkpoint& src, const FileEntry& e, OutFile& out) {
+  const Shape& s = e.tensor.shape;
+  if (e.file.part == FileTensor::whole) return write_tensor(src, e.tensor.name, e.dtype, out);
+  std::vector<uint16_t> half;
+  const int64_t R = s[s.size() - 2], C = s.back(), first = e.file.expert >= 0 ? e.file.expert : 0;
+  const int64_t count = e.file.expert >= 0 ? 1 : s[0];
+  std::vector<float> m(static_cast<size_t>(R * C)), t;
+  std::vector<std::byte> q;
+  for (int64_t x = first; x < first + count; ++x) {
+    src.read_block(e.tensor.name, {x, 0, 0}, {1, R, C}, DType::f32, m.data());
+    switch (e.file.part) {
+      case FileTensor::one_expert:
+        write_values(m.data(), R * C, e.dtype, out, half);
+        break;
+      case FileTensor::transposed:
+        t.resize(m.size());
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c) t[c * R + r] = m[r * C + c];
+        write_values(t.data(), R * C, e.dtype, out, half);
+        break;
+      default: {  // mxfp4: the device layout is [exponents][data], as the files split them
+        q.resize(quant_matrix_bytes(DType::mxfp4, R, C));
+        quantize_matrix(m.data(), R, C, C, DType::mxfp4, q.data());
+        const size_t exps = static_cast<size_t>(R * quant_blocks(C));
+        if (e.file.part == FileTensor::mx_scales)
+          out.write(q.data(), exps);
+        else
+          out.write(q.data() + exps, q.size() - exps);
+      }
+    }
+  }
+}
+
+void write_safetensors_file(const Checkpoint& src, const std::vector<FileEntry>& entries,
                             const fs::path& path, const WriteOptions& options) {
   std::vector<SafetensorsTensor> tensors;
-  for (const std::string& name : names) tensors.push_back({name, options.dtype, src.shape(name)});
+  for (const FileEntry& e : entries) tensors.push_back({e.file.name, e.dtype, e.file.shape});
   std::string header;
   const uint64_t data_bytes = safetensors_header(tensors, header);
   OutFile out(path.string(), header.size() + data_bytes, options);
   out.write(header.data(), header.size());
-  for (const std::string& name : names) write_tensor(src, name, options.dtype, out);
+  for (const FileEntry& e : entries) write_entry(src, e, out);
   out.close();
 }
 
@@ -114,20 +168,22 @@ std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, con
   }
   std::vector<std::string> written;
   const fs::path config_path = fs::path(dir) / "config.json";
-  write_json_file(config_path.string(), src.config().to_hf_json());
+  nlohmann::json config = src.config().to_hf_json();
+  if (options.mxfp4) config["quantization_config"] = {{"quant_method", kMxfp4Method}};
+  write_json_file(config_path.string(), config);
   written.push_back(config_path.string());
 
   // Group tensors into shards (one shard when max_shard_bytes is 0).
-  std::vector<std::vector<std::string>> shards(1);
+  std::vector<std::vector<FileEntry>> shards(1);
   uint64_t shard_bytes = 0, total = 0;
-  for (const std::string& name : src.tensor_names()) {
-    const uint64_t bytes = num_elements(src.shape(name)) * element_bytes(options.dtype);
+  for (FileEntry& e : file_entries(src, options)) {
+    const uint64_t bytes = num_elements(e.file.shape) * element_bytes(e.dtype);
     if (options.max_shard_bytes && shard_bytes > 0 &&
         shard_bytes + bytes > options.max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
-    shards.back().push_back(name);
+    shards.back().push_back(std::move(e));
     shard_bytes += bytes;
     total += bytes;
   }
@@ -144,7 +200,7 @@ std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, con
     std::snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
     write_safetensors_file(src, shards[i], fs::path(dir) / file, options);
     written.push_back((fs::path(dir) / file).string());
-    for (const std::string& name : shards[i]) index["weight_map"][name] = file;
+    for (const FileEntry& e : shards[i]) index["weight_map"][e.file.name] = file;
   }
   const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
   write_json_file(index_path.string(), index);

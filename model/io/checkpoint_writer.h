@@ -15,14 +15,19 @@ namespace meshlm {
 struct WriteOptions {
   DType dtype = DType::f32;      // safetensors element type: fp32, bf16 or fp16
   uint64_t max_shard_bytes = 0;  // > 0: several safetensors files + model.safetensors.index.json
+  // gpt-oss's released layout: experts' matrices as MXFP4 blocks and scales
+  // (config quant_method "mxfp4"), everything else in `dtype`.
+  bool mxfp4 = false;
   // Called after each chunk with (bytes written, bytes to write) of the file being written.
   std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 // Writes dir/config.json (src.config().to_hf_json()) and dir/model.safetensors
 // — or model-0000i-of-0000n.safetensors and model.safetensors.index.json when
-// max_shard_bytes is set — holding every tensor of src in inventory order,
-// converted to options.dtype. Creates dir. Returns the paths written.
+// max_shard_bytes is set — holding every tensor of src in inventory order, in
+// the Hugging Face files' layout (arch/tensor_roles.h file_tensors: mixtral's
+// experts one tensor each, gpt_oss's transposed or MXFP4), converted to
+// options.dtype. Creates dir. Returns the paths written.
 std::vector<std::string> write_safetensors_checkpoint(const Checkpoint& src, const std::string& dir,
                                                       const WriteOptions& options = {});
 

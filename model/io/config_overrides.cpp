@@ -33,6 +33,17 @@ ModelConfig load_config_with_overrides(const std::string& path_or_name, const Co
   set("vocab_size", o.vocab_size);
   set("max_position_embeddings", o.max_position_embeddings);
   set("tie_word_embeddings", o.tie_word_embeddings);
+  set("num_local_experts", o.num_experts);
+  if (o.experts_per_token)  // the key of each family (both: gpt_oss reads either)
+    for (const char* key : {"num_experts_per_tok", "experts_per_token"})
+      if (j.contains(key) || std::string(key) == "num_experts_per_tok")
+        j[key] = *o.experts_per_token;
+  if (o.sliding_window) {
+    if (*o.sliding_window > 0)
+      j["sliding_window"] = *o.sliding_window;
+    else
+      j["sliding_window"] = nullptr;
+  }
   if (o.head_dim)
     j["head_dim"] = *o.head_dim;
   else if (o.hidden_size || o.num_heads)

@@ -21,6 +21,9 @@ struct ConfigOverrides {
   std::optional<int64_t> vocab_size;  // --vocab
   std::optional<int64_t> max_position_embeddings;  // --seq-len
   std::optional<bool> tie_word_embeddings;
+  std::optional<int64_t> num_experts;        // --experts (MoE)
+  std::optional<int64_t> experts_per_token;  // --top-k (MoE)
+  std::optional<int64_t> sliding_window;     // --window (0: none)
   std::optional<std::string> name;
 };
 

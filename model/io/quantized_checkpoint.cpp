@@ -24,9 +24,11 @@ std::optional<DType> declared_quantization(const nlohmann::json& j, const std::s
       q.is_object() && q.contains("quant_method") && q["quant_method"].is_string()
           ? q["quant_method"].get<std::string>()
           : "";
+  if (method == kMxfp4Method) return DType::mxfp4;
   if (method != kQuantMethod)
     MESHLM_FAIL(where << ": quantization_config.quant_method '" << method.substr(0, 40)
-                      << "' is not supported (meshlm reads '" << kQuantMethod
+                      << "' is not supported (meshlm reads '" << kMxfp4Method
+                      << "' (gpt-oss) and '" << kQuantMethod
                       << "' checkpoints written by mesh-model quantize)");
   const int bits = q.contains("bits") && q["bits"].is_number_integer() ? q["bits"].get<int>() : 0;
   if (bits != 8 && bits != 4)
@@ -42,8 +44,9 @@ std::optional<DType> declared_quantization(const nlohmann::json& j, const std::s
 
 std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const std::string& dir,
                                                     DType dtype, const WriteOptions& options) {
-  if (!is_quantized(dtype))
-    MESHLM_FAIL("mesh-model quantize writes int8 or int4, not " << dtype_name(dtype));
+  if (dtype != DType::i8 && dtype != DType::i4)
+    MESHLM_FAIL("mesh-model quantize writes int8 or int4, not " << dtype_name(dtype)
+                                                                << " (mxfp4: mesh-model make --mxfp4)");
   fs::create_directories(dir);
   for (const char* stale : {"model.safetensors", "model.safetensors.index.json"})
     fs::remove(fs::path(dir) / stale);
@@ -57,14 +60,13 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
   // The entries: BF16 ones (every matrix's scales, the vectors) first, so
   // that each starts on an even offset, then every matrix's U8 data.
   std::vector<SafetensorsTensor> entries, data;
+  // A stack of matrices [E, rows, cols] is stored as the matrix [E * rows, cols].
+  auto rows_of = [](const TensorInfo& t) { return num_elements(t.shape) / t.shape.back(); };
   for (const TensorInfo& t : tensor_inventory(c)) {
-    if (t.shape.size() > 2)
-      MESHLM_FAIL("tensor " << t.name << " " << shape_to_string(t.shape)
-                            << " has rank 3: pre-quantized checkpoints hold matrices and vectors");
     if (is_quantized(storage_dtype(t, dtype))) {
-      data.push_back({t.name, DType::u8, {t.shape[0], quant_row_bytes(dtype, t.shape[1])}});
-      entries.push_back(
-          {t.name + kScalesSuffix, DType::bf16, {t.shape[0], quant_blocks(t.shape[1])}});
+      const int64_t rows = rows_of(t), cols = t.shape.back();
+      data.push_back({t.name, DType::u8, {rows, quant_row_bytes(dtype, cols)}});
+      entries.push_back({t.name + kScalesSuffix, DType::bf16, {rows, quant_blocks(cols)}});
     } else {
       entries.push_back({t.name, DType::bf16, t.shape});
     }
@@ -89,7 +91,7 @@ std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const
   for (const TensorInfo& t : tensor_inventory(c)) {
     const std::vector<float> v = read_tensor_f32(src, t.name);
     if (is_quantized(storage_dtype(t, dtype))) {
-      const int64_t rows = t.shape[0], cols = t.shape[1];
+      const int64_t rows = rows_of(t), cols = t.shape.back();
       std::vector<bf16> scales(static_cast<size_t>(rows * quant_blocks(cols)));
       std::vector<std::byte> q(static_cast<size_t>(rows * quant_row_bytes(dtype, cols)));
       quantize_rows(v.data(), rows, cols, cols, dtype, scales.data(), q.data());

@@ -98,8 +98,9 @@ class SafetensorsCheckpoint : public StoredCheckpoint {
     } else {
       total_bytes += add_file(single.string());
     }
-    if (quantized) fold_quantized(*quantized, "safetensors checkpoint " + path);
-    validate_against_config("safetensors checkpoint " + path);
+    const bool mxfp4 = quantized == DType::mxfp4;
+    if (quantized && !mxfp4) fold_quantized(*quantized, "safetensors checkpoint " + path);
+    validate_against_config("safetensors checkpoint " + path, mxfp4);
     description_ = "safetensors checkpoint " + fs::path(path).filename().string() + " (" +
                    std::to_string(files_.size()) + (files_.size() == 1 ? " file, " : " files, ") +
                    format_bytes(static_cast<double>(total_bytes)) + ")";

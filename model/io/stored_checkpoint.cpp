@@ -1,7 +1,6 @@
 #include "model/io/stored_checkpoint.h"
 
-#include <cmath>
-#include <cstring>
+#include <set>
 
 #include "model/io/block_copy.h"
 #include "model/ops/quant.h"
@@ -35,31 +34,11 @@ const StoredTensor& StoredCheckpoint::find(const std::string& name) const {
   return it->second;
 }
 
-void StoredCheckpoint::read_block(const std::string& name, const Shape& offset, const Shape& block,
-                                  DType dst_dtype, void* dst) const {
-  const StoredTensor& t = find(name);
-  if (is_quantized(t.dtype)) return read_quantized_block(name, t, offset, block, dst_dtype, dst);
-  check_block(name, t.shape, offset, block, dst_dtype);
-  const int64_t src_bytes = element_bytes(t.dtype);
-  const int64_t dst_bytes = element_bytes(dst_dtype);
-  auto* out = static_cast<std::byte*>(dst);
-  const std::vector<int64_t>* row_map = t.row_map.get();
-  const int64_t row_elems = t.shape.empty() ? 1 : num_elements(t.shape) / t.shape[0];
-  for_each_block_run(
-      t.shape, offset, block, row_map != nullptr, [&](int64_t src, int64_t dst_index, int64_t n) {
-        if (row_map) src = (*row_map)[src / row_elems] * row_elems + src % row_elems;
-        if (!convert_elements(t.data + src * src_bytes, t.dtype, out + dst_index * dst_bytes,
-                              dst_dtype, n))
-          MESHLM_FAIL("tensor '" << name << "' in " << (t.file ? t.file->path() : describe())
-                                 << " holds NaN or Inf values (among elements " << src << ".."
-                                 << src + n - 1 << " of its block read): corrupt checkpoint");
-      });
-}
-
 void StoredCheckpoint::fold_quantized(DType dtype, const std::string& where) {
   for (const TensorInfo& info : tensor_inventory(config_)) {
     if (!is_quantized(storage_dtype(info, dtype))) continue;
-    const int64_t rows = info.shape[0], cols = info.shape[1];
+    // A stack of matrices [E, rows, cols] is stored as the matrix [E * rows, cols].
+    const int64_t cols = info.shape.back(), rows = num_elements(info.shape) / cols;
     auto data = tensors_.find(info.name);
     auto scales = tensors_.find(info.name + kScalesSuffix);
     if (data == tensors_.end() || scales == tensors_.end())
@@ -81,7 +60,7 @@ void StoredCheckpoint::fold_quantized(DType dtype, const std::string& where) {
                              << dtype_name(scales->second.dtype) << " "
                              << shape_to_string(scales->second.shape)
                              << ", but the block scales of a " << shape_to_string(info.shape)
-                             << " matrix are bf16 " << shape_to_string(want_scales)
+                             << " tensor are bf16 " << shape_to_string(want_scales)
                              << " (one per 32 columns)");
     StoredTensor t = data->second;
     t.dtype = dtype;
@@ -92,81 +71,75 @@ void StoredCheckpoint::fold_quantized(DType dtype, const std::string& where) {
   }
 }
 
-void StoredCheckpoint::read_quantized_block(const std::string& name, const StoredTensor& t,
-                                            const Shape& offset, const Shape& block,
-                                            DType dst_dtype, void* dst) const {
-  const int64_t rows = t.shape[0], cols = t.shape[1];
-  if (offset.size() != 2 || block.size() != 2)
-    MESHLM_FAIL("block " << shape_to_string(offset) << " + " << shape_to_string(block)
-                         << " of tensor '" << name << "' is not 2-D");
-  const int64_t c0 = offset[1], n = block[1];
-  if (offset[0] < 0 || block[0] < 0 || offset[0] + block[0] > rows || c0 < 0 || n < 0 ||
-      c0 + n > cols)
-    MESHLM_FAIL("block " << shape_to_string(offset) << " + " << shape_to_string(block)
-                         << " is outside tensor '" << name << "' " << shape_to_string(t.shape));
-  if (c0 % kQuantBlock != 0 || (c0 + n != cols && n % kQuantBlock != 0))
-    MESHLM_FAIL("columns [" << c0 << ", " << c0 + n << ") of pre-quantized tensor '" << name
-                            << "' cut a block of " << kQuantBlock
-                            << " (a shard holds whole blocks)");
-  const int64_t row_bytes = quant_row_bytes(t.dtype, cols), blocks = quant_blocks(cols);
-  const int64_t b0 = c0 / kQuantBlock, nb = quant_blocks(n), bytes = quant_row_bytes(t.dtype, n);
-  const int64_t byte0 = t.dtype == DType::i8 ? c0 : c0 / 2;
-  auto row_data = [&](int64_t r) { return t.data + (offset[0] + r) * row_bytes + byte0; };
-  auto row_scales = [&](int64_t r) { return t.scales + (offset[0] + r) * blocks + b0; };
-  // Scales are checked as they are read, as every other read checks its values.
-  for (int64_t r = 0; r < block[0]; ++r)
-    for (int64_t b = 0; b < nb; ++b) {
-      bf16 s;
-      std::memcpy(&s, row_scales(r) + b, sizeof s);
-      if (!std::isfinite(bf16_to_float(s)))
-        MESHLM_FAIL("tensor '" << name << kScalesSuffix << "' in " << t.file->path()
-                               << " holds NaN or Inf scales (row " << offset[0] + r << ", block "
-                               << b0 + b << "): corrupt checkpoint");
-    }
-  if (dst_dtype == t.dtype) {  // the device layout: the block's scale rows, then its data rows
-    auto* out = static_cast<std::byte*>(dst);
-    for (int64_t r = 0; r < block[0]; ++r)
-      std::memcpy(out + r * nb * 2, row_scales(r), static_cast<size_t>(nb * 2));
-    out += block[0] * nb * 2;
-    for (int64_t r = 0; r < block[0]; ++r)
-      std::memcpy(out + r * bytes, row_data(r), static_cast<size_t>(bytes));
-    return;
-  }
-  if (dst_dtype != DType::f32)
-    MESHLM_FAIL("pre-quantized tensor '" << name << "' (" << dtype_name(t.dtype)
-                                         << ") can be read as " << dtype_name(t.dtype)
-                                         << " or dequantized to fp32, not as "
-                                         << dtype_name(dst_dtype));
-  // Dequantized (q * s) through a one-row matrix view of each row's block.
-  std::vector<std::byte> one(quant_matrix_bytes(t.dtype, 1, n));
-  for (int64_t r = 0; r < block[0]; ++r) {
-    std::memcpy(one.data(), row_scales(r), static_cast<size_t>(nb * 2));
-    std::memcpy(one.data() + nb * 2, row_data(r), static_cast<size_t>(bytes));
-    QuantMatrix::of(one.data(), t.dtype, 1, n)
-        .dequantize_row(0, 0, n, static_cast<float*>(dst) + r * n);
-  }
-}
-
-void StoredCheckpoint::validate_against_config(const std::string& where) {
+void StoredCheckpoint::validate_against_config(const std::string& where, bool mxfp4) {
   std::map<std::string, StoredTensor> kept;
+  std::set<std::string> used;
   order_.clear();
-  for (const TensorInfo& info : tensor_inventory(config_)) {
-    auto it = tensors_.find(info.name);
+  // The file tensor `f` of `info`, present with its exact shape.
+  auto get = [&](const TensorInfo& info, const FileTensor& f) -> const StoredTensor& {
+    auto it = tensors_.find(f.name);
     if (it == tensors_.end())
-      MESHLM_FAIL("tensor '" << info.name << "' (shape " << shape_to_string(info.shape)
+      MESHLM_FAIL("tensor '" << f.name << "' (shape " << shape_to_string(f.shape)
                              << ") that the config requires is missing from " << where
                              << ": the config does not match the checkpoint");
     const StoredTensor& t = it->second;
-    if (t.shape != info.shape)
-      MESHLM_FAIL("tensor '" << info.name << "' in " << (t.file ? t.file->path() : where)
-                             << " has shape " << shape_to_string(t.shape)
-                             << " but the config expects " << shape_to_string(info.shape)
+    if (t.shape != f.shape)
+      MESHLM_FAIL("tensor '" << f.name << "' in " << (t.file ? t.file->path() : where)
+                             << " has shape " << shape_to_string(t.shape) << " but the config "
+                             << (f.name == info.name ? "" : "(" + info.name + " " +
+                                                                shape_to_string(info.shape) + ") ")
+                             << "expects " << shape_to_string(f.shape)
                              << ": the config does not match the checkpoint");
-    kept.emplace(info.name, t);
+    used.insert(f.name);
+    return t;
+  };
+  for (const TensorInfo& info : tensor_inventory(config_)) {
+    const std::vector<FileTensor> files = file_tensors(info, mxfp4);
+    StoredTensor logical;
+    switch (files[0].part) {
+      case FileTensor::whole:
+        logical = get(info, files[0]);
+        break;
+      case FileTensor::transposed:
+        logical = get(info, files[0]);
+        logical.transposed = true;
+        break;
+      case FileTensor::one_expert:
+        for (const FileTensor& f : files) {
+          logical.parts.push_back(get(info, f));
+          if (logical.parts.back().dtype != logical.parts[0].dtype)
+            MESHLM_FAIL("tensor '" << f.name << "' is " << dtype_name(logical.parts.back().dtype)
+                                   << " but '" << files[0].name << "' is "
+                                   << dtype_name(logical.parts[0].dtype)
+                                   << " (the experts of one layer share a dtype)");
+        }
+        logical.dtype = logical.parts[0].dtype;
+        logical.file = logical.parts[0].file;
+        break;
+      case FileTensor::mx_blocks:
+      case FileTensor::mx_scales: {
+        const StoredTensor& blocks = get(info, files[0]);
+        const StoredTensor& scales = get(info, files[1]);
+        for (const auto* f : {&files[0], &files[1]}) {
+          const StoredTensor& t = f == &files[0] ? blocks : scales;
+          if (t.dtype != DType::u8)
+            MESHLM_FAIL("tensor '" << f->name << "' in " << t.file->path() << " is "
+                                   << dtype_name(t.dtype) << ", but mxfp4 "
+                                   << (f == &files[0] ? "blocks" : "scales") << " are uint8");
+        }
+        logical.data = blocks.data;
+        logical.exponents = reinterpret_cast<const uint8_t*>(scales.data);
+        logical.dtype = DType::mxfp4;
+        logical.file = blocks.file;
+        break;
+      }
+    }
+    logical.shape = info.shape;
+    kept.emplace(info.name, std::move(logical));
     order_.push_back(info.name);
   }
   for (const auto& [name, t] : tensors_)
-    if (!kept.count(name) && !ignorable_extra(name, config_))
+    if (!used.count(name) && !ignorable_extra(name, config_))
       MESHLM_FAIL("tensor '" << name << "' in " << (t.file ? t.file->path() : where)
                              << " is not a parameter of the configured model ("
                              << config_.model_type << ", " << config_.num_layers

@@ -1,7 +1,9 @@
 // StoredCheckpoint: the part shared by file-backed checkpoints (llama2.c and
 // safetensors): a table of tensors that live in memory-mapped files, each
 // with its stored dtype, shape and (for llama2.c q/k) a row permutation, and
-// the validation of that table against the model config.
+// the validation of that table against the model config. Block reads
+// (stored_read.cpp) undo what the files do differently from the logical
+// tensors: row permutations, transposition, per-expert tensors, quantization.
 #pragma once
 
 #include <map>
@@ -15,15 +17,20 @@
 
 namespace meshlm {
 
-// A tensor stored row-major in a mapped file.
+// A logical tensor (the model's shape, arch/tensor_roles.h) as the files
+// store it: row-major in a mapped file, possibly transposed, quantized, or
+// one file tensor per expert.
 struct StoredTensor {
-  const std::byte* data = nullptr;  // first element (int8/int4: the first row's data)
-  DType dtype = DType::f32;         // f32, bf16, f16; int8/int4 when pre-quantized
+  const std::byte* data = nullptr;  // first element (quantized: the first row's data)
+  DType dtype = DType::f32;         // f32, bf16, f16; int8/int4/mxfp4 when quantized
   const bf16* scales = nullptr;     // int8/int4: [rows][ceil(cols / 32)] block scales
-  Shape shape;
+  const uint8_t* exponents = nullptr;  // mxfp4: [rows][ceil(cols / 32)] E8M0 scales
+  Shape shape;                         // logical; quantized: [..., rows, cols] elements
   const MappedFile* file = nullptr;
   // When set: logical row r (dim 0) is stored at row (*row_map)[r].
   std::shared_ptr<const std::vector<int64_t>> row_map;
+  bool transposed = false;          // the file holds [..., cols, rows]
+  std::vector<StoredTensor> parts;  // per expert: logical [E, ...] = stack of parts
 };
 
 class StoredCheckpoint : public Checkpoint {
@@ -39,13 +46,13 @@ class StoredCheckpoint : public Checkpoint {
 
  protected:
   const StoredTensor& find(const std::string& name) const;
-  void read_quantized_block(const std::string& name, const StoredTensor& t, const Shape& offset,
-                            const Shape& block, DType dst_dtype, void* dst) const;
-  // Checks that every tensor of tensor_inventory(config_) is present with its
-  // exact shape and that no tensor outside the inventory belongs to the model
-  // (e.g. a layer beyond num_layers); `where` names the checkpoint in errors.
-  // Keeps only the inventory's tensors, in inventory order.
-  void validate_against_config(const std::string& where);
+  // Checks that every tensor of tensor_inventory(config_) is present in the
+  // files (as file_tensors() says: per expert, transposed, or mxfp4 blocks
+  // and scales when `mxfp4`) with its exact shape, and that no tensor outside
+  // the inventory belongs to the model (e.g. a layer beyond num_layers);
+  // `where` names the checkpoint in errors. Keeps only the inventory's
+  // logical tensors, in inventory order.
+  void validate_against_config(const std::string& where, bool mxfp4 = false);
   // A pre-quantized checkpoint (model/io/quantized_checkpoint.h): folds every
   // matrix's data (U8) and ".scales" (BF16) entries into one int8/int4 tensor
   // of the model's shape, checking both shapes. Before validate_against_config.

@@ -33,8 +33,13 @@ int main(int argc, char** argv) {
   app.add_option("--device-memory", device_memory, "Memory per device, e.g. 16GiB or 40GB");
   app.add_flag("--allow-fewer-devices", allow_fewer, "Also consider meshes of fewer devices");
   app.add_option("--mesh", mesh, "Evaluate only this dp x mp mesh, e.g. 2x2");
-  app.add_option("--dtype", dtype, "Weight dtype: fp32, bf16, fp16, int8, int4")
+  app.add_option("--dtype", dtype,
+                 "Weight dtype: fp32, bf16, fp16, int8, int4, mxfp4 (MoE experts; the rest bf16)")
       ->capture_default_str();
+  std::string moe;
+  app.add_option("--moe", moe,
+                 "MoE models: place the experts tp (a slice of every expert per device) or ep "
+                 "(whole experts per device); default: both evaluated, the best chosen");
   app.add_option(
       "--kv-dtype", kv_dtype,
       "KV cache dtype: fp32, bf16, fp16, int8 (default: the weight dtype, bf16 for int)");
@@ -73,6 +78,7 @@ int main(int argc, char** argv) {
     r.prompt_len = prompt_len;
     r.reserve = Reserve::parse(reserve);
     r.objective = parse_objective(objective);
+    if (!moe.empty()) r.moe = parse_moe_sharding(moe);
 
     const SearchResult result = search_meshes(config, r);
     if (json)
@@ -86,8 +92,8 @@ int main(int argc, char** argv) {
     if (!write_plan.empty()) {
       const MeshCandidate& m = result.candidates[*result.chosen];
       plan_for_candidate(result, m).save(write_plan);
-      spdlog::info("wrote plan {} (mesh {}, batch {}, seq len {})", write_plan,
-                   m.mesh.shape_string(), m.batch_local * m.dp, m.seq_len);
+      spdlog::info("wrote plan {} (mesh {}, batch {}, seq len {})", write_plan, m.label(),
+                   m.batch_local * m.dp, m.seq_len);
     }
     return 0;
   } catch (const Error& e) {

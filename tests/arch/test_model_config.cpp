@@ -245,16 +245,17 @@ TEST(ModelConfig, InventoriesFollowEachFamily) {
 
   const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
   EXPECT_EQ(shape_of(mix, "model.layers.31.block_sparse_moe.gate.weight"), (Shape{8, 4096}));
-  EXPECT_EQ(shape_of(mix, "model.layers.0.block_sparse_moe.experts.7.w2.weight"),
-            (Shape{4096, 14336}));
-  EXPECT_EQ(tensor_inventory(mix).size(), 1u + 32 * (2 + 4 + 1 + 8 * 3) + 1 + 1);
+  EXPECT_EQ(shape_of(mix, "model.layers.0.block_sparse_moe.experts.w2"),
+            (Shape{8, 4096, 14336}));  // the stack of experts.{e}.w2.weight
+  EXPECT_EQ(tensor_inventory(mix).size(), 1u + 32 * (2 + 4 + 1 + 3) + 1 + 1);
 
   const ModelConfig oss = ModelConfig::load("gpt-oss-20b");
   EXPECT_EQ(oss.head_dim, 64);
   EXPECT_EQ(shape_of(oss, "model.layers.0.self_attn.q_proj.weight"), (Shape{4096, 2880}));
   EXPECT_EQ(shape_of(oss, "model.layers.0.self_attn.o_proj.bias"), (Shape{2880}));
   EXPECT_EQ(shape_of(oss, "model.layers.0.self_attn.sinks"), (Shape{64}));
-  EXPECT_EQ(shape_of(oss, "model.layers.0.mlp.experts.gate_up_proj"), (Shape{32, 2880, 5760}));
+  // Logical [E, out, in] (the HF BF16 files store [E, in, out]).
+  EXPECT_EQ(shape_of(oss, "model.layers.0.mlp.experts.gate_up_proj"), (Shape{32, 5760, 2880}));
   EXPECT_EQ(shape_of(oss, "model.layers.0.mlp.experts.down_proj"), (Shape{32, 2880, 2880}));
   EXPECT_EQ(shape_of(oss, "model.layers.0.mlp.router.bias"), (Shape{32}));
   EXPECT_EQ(oss.experts_per_token, 4);

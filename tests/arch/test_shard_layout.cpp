@@ -54,11 +54,11 @@ TEST(ShardLayout, AgreesWithThePlannerOnEveryShippedModelAndMeshUpTo8Devices) {
             EXPECT_EQ(L.comm_bytes(c), p.predicted_bytes.at("comm"));
             // The mp ranks tile the heads, the FFN, the experts and the vocabulary.
             EXPECT_EQ(L.q_heads.begin, L.mp_index * L.q_heads.size);
-            const int64_t ffn0 = L.mlp_partial ? L.mp_index * L.ffn.size : 0;
+            const int64_t ffn0 = L.ffn.size < c.intermediate_size ? L.mp_index * L.ffn.size : 0;
             EXPECT_EQ(L.ffn.begin, ffn0);
             const int64_t vocab0 = L.vocab_sharded ? L.mp_index * L.vocab.size : 0;
             EXPECT_EQ(L.vocab.begin, vocab0);
-            const bool expert_parallel = c.family == Family::gpt_oss;
+            const bool expert_parallel = c.is_moe() && L.experts.size < c.num_experts;
             EXPECT_EQ(L.experts.begin, expert_parallel ? L.mp_index * L.experts.size : 0);
             EXPECT_EQ(L.attn_partial, mp > 1);
           }

@@ -35,12 +35,10 @@ TEST(TensorRoles, OneRowPerRoleInEnumOrderWithUniqueNames) {
 
 TEST(TensorRoles, NamesAndPatterns) {
   EXPECT_EQ(tensor_name(TensorRole::q, 3), "model.layers.3.self_attn.q_proj.weight");
-  EXPECT_EQ(tensor_name(TensorRole::moe_w2, 1, 7),
-            "model.layers.1.block_sparse_moe.experts.7.w2.weight");
+  EXPECT_EQ(tensor_name(TensorRole::moe_w2, 1), "model.layers.1.block_sparse_moe.experts.w2");
   EXPECT_EQ(tensor_name(TensorRole::embed), "model.embed_tokens.weight");
   EXPECT_EQ(role_pattern(TensorRole::q), "model\\.layers\\.\\d+\\.self_attn\\.q_proj\\.weight");
-  EXPECT_EQ(role_wildcard_name(TensorRole::moe_w1),
-            "model.layers.*.block_sparse_moe.experts.*.w1.weight");
+  EXPECT_EQ(role_wildcard_name(TensorRole::moe_w1), "model.layers.*.block_sparse_moe.experts.w1");
 }
 
 TEST(TensorRoles, EachPatternMatchesItsOwnTensorsOnlyOnEveryShippedModel) {
@@ -54,21 +52,50 @@ TEST(TensorRoles, EachPatternMatchesItsOwnTensorsOnlyOnEveryShippedModel) {
         EXPECT_EQ(std::regex_match(t.name, re), role == t.role)
             << c.name << ": " << t.name << " against the pattern of " << role_name(role);
       EXPECT_EQ(t.shape, role_shape(role_info(t.role), c)) << t.name;
-      EXPECT_EQ(tensor_name(t.role, t.layer, t.expert), t.name);
+      EXPECT_EQ(tensor_name(t.role, t.layer), t.name);
     }
   }
 }
 
-TEST(TensorRoles, FindTensorKnowsRoleLayerAndExpert) {
+TEST(TensorRoles, FindTensorKnowsRoleAndLayer) {
   const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
-  const auto t = find_tensor(mix, "model.layers.31.block_sparse_moe.experts.5.w3.weight");
+  const auto t = find_tensor(mix, "model.layers.31.block_sparse_moe.experts.w3");
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->role, TensorRole::moe_w3);
   EXPECT_EQ(t->layer, 31);
-  EXPECT_EQ(t->expert, 5);
-  EXPECT_EQ(t->shape, (Shape{14336, 4096}));
+  EXPECT_EQ(t->shape, (Shape{8, 14336, 4096}));
+  // Per-expert file tensors are not logical tensors.
+  EXPECT_FALSE(find_tensor(mix, "model.layers.31.block_sparse_moe.experts.5.w3.weight"));
   EXPECT_FALSE(find_tensor(mix, "model.layers.0.mlp.gate_proj.weight").has_value());
   EXPECT_FALSE(find_tensor(mix, "model.layers.32.input_layernorm.weight").has_value());
+}
+
+// How the Hugging Face files hold each logical tensor.
+TEST(TensorRoles, FileTensors) {
+  const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
+  const auto w2 = file_tensors(*find_tensor(mix, "model.layers.2.block_sparse_moe.experts.w2"), false);
+  ASSERT_EQ(w2.size(), 8u);
+  EXPECT_EQ(w2[5].name, "model.layers.2.block_sparse_moe.experts.5.w2.weight");
+  EXPECT_EQ(w2[5].shape, (Shape{4096, 14336}));
+  EXPECT_EQ(w2[5].part, FileTensor::one_expert);
+  EXPECT_EQ(w2[5].expert, 5);
+
+  const ModelConfig oss = ModelConfig::load("gpt-oss-20b");
+  const TensorInfo gu = *find_tensor(oss, "model.layers.0.mlp.experts.gate_up_proj");
+  const auto bf16 = file_tensors(gu, false);
+  ASSERT_EQ(bf16.size(), 1u);
+  EXPECT_EQ(bf16[0].shape, (Shape{32, 2880, 5760}));  // [E, in, out] in the BF16 files
+  EXPECT_EQ(bf16[0].part, FileTensor::transposed);
+  const auto mx = file_tensors(gu, true);
+  ASSERT_EQ(mx.size(), 2u);
+  EXPECT_EQ(mx[0].name, "model.layers.0.mlp.experts.gate_up_proj_blocks");
+  EXPECT_EQ(mx[0].shape, (Shape{32, 5760, 90, 16}));
+  EXPECT_EQ(mx[1].name, "model.layers.0.mlp.experts.gate_up_proj_scales");
+  EXPECT_EQ(mx[1].shape, (Shape{32, 5760, 90}));
+  // Biases and the router stay as they are, in either layout.
+  const TensorInfo b = *find_tensor(oss, "model.layers.0.mlp.experts.gate_up_proj_bias");
+  EXPECT_EQ(file_tensors(b, true)[0].part, FileTensor::whole);
+  EXPECT_EQ(file_tensors(b, true)[0].shape, (Shape{32, 5760}));
 }
 
 }  // namespace

@@ -98,10 +98,18 @@ TEST(Layout, DivisibilityErrorsNameTensorDimensionAndAxis) {
       << inter;
   EXPECT_NE(inter.find("axis 'mp' (size 8)"), std::string::npos) << inter;
 
-  const std::string experts = error_of(
-      [] { make_layout(ModelConfig::load("gpt-oss-20b"), dp_mp_mesh(1, 64), DType::bf16); });
+  const std::string experts = error_of([] {
+    make_layout(ModelConfig::load("gpt-oss-20b"), dp_mp_mesh(1, 64), DType::bf16, MoeSharding::ep);
+  });
   EXPECT_NE(experts.find("experts.gate_up_proj"), std::string::npos) << experts;
   EXPECT_NE(experts.find("32 experts"), std::string::npos) << experts;
+  EXPECT_NE(experts.find("--moe ep"), std::string::npos) << experts;
+  // tp: 2880 / 64 = 45 columns of down_proj's input per device, not whole
+  // blocks of 32 for mxfp4.
+  const std::string blocks = error_of([] {
+    make_layout(ModelConfig::load("gpt-oss-20b"), dp_mp_mesh(1, 64), DType::mxfp4, MoeSharding::tp);
+  });
+  EXPECT_NE(blocks.find("quantization block"), std::string::npos) << blocks;
 
   EXPECT_THROW(make_layout(ModelConfig::load("llama-2-7b"),
                            AbstractMesh::parse("2x2", {"data", "model"}), DType::bf16),
@@ -111,21 +119,36 @@ TEST(Layout, DivisibilityErrorsNameTensorDimensionAndAxis) {
 TEST(Layout, MoeFamilies) {
   const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
   const MeshLayout m = make_layout(mix, dp_mp_mesh(1, 4), DType::bf16);
+  const PartitionSpec ep3 = PartitionSpec::of({"mp", "", ""}), tp_out = PartitionSpec::of({"", "mp", ""}),
+                      tp_in = PartitionSpec::of({"", "", "mp"});
   EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.gate.weight"), rep2);
-  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.5.w1.weight"), col);
-  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.5.w3.weight"), col);
-  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.5.w2.weight"), row);
+  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.w1"), tp_out);
+  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.w3"), tp_out);
+  EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.w2"), tp_in);
+  EXPECT_EQ(m.local.experts, 8);
+  EXPECT_EQ(m.local.intermediate, 14336 / 4);
+  const MeshLayout mep = make_layout(mix, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::ep);
+  for (const char* w : {"w1", "w2", "w3"})
+    EXPECT_EQ(spec_of(mep, std::string("model.layers.3.block_sparse_moe.experts.") + w), ep3);
+  EXPECT_EQ(mep.local.experts, 2);
+  EXPECT_EQ(mep.local.intermediate, 14336);
+  EXPECT_EQ(mep.weight_bytes, m.weight_bytes);  // the same bytes, placed otherwise
 
   const ModelConfig oss = ModelConfig::load("gpt-oss-20b");
-  const MeshLayout g = make_layout(oss, dp_mp_mesh(1, 4), DType::bf16);
-  EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.gate_up_proj"),
-            PartitionSpec::of({"mp", "", ""}));
+  const MeshLayout g = make_layout(oss, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::ep);
+  EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.gate_up_proj"), ep3);
   EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.down_proj_bias"), col);
+  const MeshLayout gt = make_layout(oss, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::tp);
+  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.gate_up_proj"), tp_out);
+  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.gate_up_proj_bias"), PartitionSpec::of({"", "mp"}));
+  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.down_proj"), tp_in);
+  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.down_proj_bias"), rep2);  // added once
+  EXPECT_EQ(gt.local.intermediate, 2880 / 4);
   EXPECT_EQ(spec_of(g, "model.layers.0.mlp.router.weight"), rep2);
   EXPECT_EQ(spec_of(g, "model.layers.0.self_attn.sinks"), PartitionSpec::of({"mp"}));
   EXPECT_EQ(spec_of(g, "model.layers.0.self_attn.q_proj.bias"), PartitionSpec::of({"mp"}));
   EXPECT_EQ(spec_of(g, "model.layers.0.self_attn.o_proj.bias"), rep1);
-  EXPECT_EQ(g.local.intermediate, 2880);  // experts are split whole
+  EXPECT_EQ(g.local.intermediate, 2880);  // ep: experts are split whole
 
   const ModelConfig qwen = ModelConfig::load("qwen2-7b");  // K 4
   const MeshLayout q = make_layout(qwen, dp_mp_mesh(1, 4), DType::bf16);
