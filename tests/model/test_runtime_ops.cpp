@@ -277,10 +277,13 @@ TEST(RuntimeOps, YarnRotatesAndScalesQueriesAndKeys) {
   for (size_t i = 0; i < q.size(); ++i) EXPECT_FLOAT_EQ(q[i], q0[i] * static_cast<float>(a));
 }
 
-// Double-precision GQA attention over explicit positions of a [K, cap, hd] cache.
+// Double-precision GQA attention over explicit positions of a [K, cap, hd]
+// cache; with sinks (per local head) each joins its head's softmax
+// denominator only (HF modeling_gpt_oss eager_attention_forward).
 std::vector<double> attention_reference(const std::vector<float>& q, const std::vector<float>& k,
                                         const std::vector<float>& v, const AttentionDims& d,
-                                        const std::vector<int64_t>& positions) {
+                                        const std::vector<int64_t>& positions,
+                                        const std::vector<float>& sinks = {}) {
   std::vector<double> out(static_cast<size_t>(d.heads * d.head_dim), 0.0);
   for (int64_t h = 0; h < d.heads; ++h) {
     const int64_t kv = (d.q_head0 + h) / d.group - d.kv_head0;
@@ -292,9 +295,11 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
             double(q[h * d.head_dim + i]) * k[(kv * d.capacity + p % d.capacity) * d.head_dim + i];
       s.push_back(dot / std::sqrt(double(d.head_dim)));
     }
-    const double m = *std::max_element(s.begin(), s.end());
+    double m = *std::max_element(s.begin(), s.end());
+    if (!sinks.empty()) m = std::max(m, double(sinks[h]));
     double sum = 0;
     for (auto& x : s) sum += (x = std::exp(x - m));
+    if (!sinks.empty()) sum += std::exp(sinks[h] - m);
     for (size_t t = 0; t < positions.size(); ++t)
       for (int64_t i = 0; i < d.head_dim; ++i)
         out[h * d.head_dim + i] +=
@@ -335,6 +340,86 @@ TEST(RuntimeOps, AttentionMatchesReferenceWithGqaWindowAndBf16Cache) {
     attend(q.data(), kb.data(), vb.data(), DType::bf16, d, cs.pos, scores.data(), out.data());
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-5);
   }
+}
+
+// One head, hd 2, two positions, sink 0.5, by hand (python3):
+//   import math
+//   q=[1.0,0.5]; k=[[1.0,0.0],[-1.0,2.0]]; v=[[1.0,2.0],[3.0,-1.0]]; sink=0.5
+//   s=[sum(a*b for a,b in zip(q,kk))/math.sqrt(2) for kk in k]+[sink]
+//   m=max(s); e=[math.exp(x-m) for x in s]; p=[x/sum(e) for x in e][:-1]
+//   print(['%.10g'%sum(p[t]*v[t][i] for t in range(2)) for i in range(2)])
+// gives p = [0.4336510564, 0.2138197589], out = [1.075110333, 0.653482354].
+TEST(RuntimeOps, AttentionSinkJoinsTheDenominatorOnly) {
+  AttentionDims d;
+  d.head_dim = 2;
+  d.capacity = 4;
+  const std::vector<float> q = {1.0f, 0.5f};
+  const std::vector<float> k = {1, 0, -1, 2, 0, 0, 0, 0}, v = {1, 2, 3, -1, 0, 0, 0, 0};
+  const float sink = 0.5f;
+  d.sinks = &sink;
+  std::vector<float> scores(4), out(2);
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  EXPECT_NEAR(out[0], 1.075110333, 1e-6);
+  EXPECT_NEAR(out[1], 0.653482354, 1e-6);
+  std::vector<float> p = {0.70710678f, 0.0f};
+  softmax_with_sink(p.data(), 2, sink);
+  EXPECT_NEAR(p[0], 0.4336510564, 1e-6);
+  EXPECT_NEAR(p[1], 0.2138197589, 1e-6);
+
+  // A sink far below every score is no sink, bit for bit.
+  const float none = -1e30f;
+  std::vector<float> plain(2);
+  d.sinks = nullptr;
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), plain.data());
+  d.sinks = &none;
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  EXPECT_EQ(out, plain);
+
+  // q = 0: every score is 0, so with sink s the n positions keep n / (n + e^s)
+  // of the no-sink output (the plain mean of the values).
+  const std::vector<float> zero = {0.0f, 0.0f};
+  const float big = 10.0f;
+  d.sinks = &big;
+  attend(zero.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  const double shrink = 2.0 / (2.0 + std::exp(10.0));
+  const double want0 = (1.0 + 3.0) / 2 * shrink, want1 = (2.0 - 1.0) / 2 * shrink;
+  EXPECT_NEAR(out[0], want0, 1e-6 * want0);
+  EXPECT_NEAR(out[1], want1, 1e-6 * want1);
+}
+
+// Sinks are indexed by LOCAL query head: local head h reads sinks[h] whatever
+// q_head0, over a GQA slice, a sliding window and a bf16 cache.
+TEST(RuntimeOps, AttentionSinksPerLocalHeadMatchReference) {
+  AttentionDims d;
+  d.heads = 4;  // global query heads 2..5 of 8, KV heads 1..2 of 4 (group 2)
+  d.kv_heads = 2;
+  d.head_dim = 8;
+  d.group = 2;
+  d.q_head0 = 2;
+  d.kv_head0 = 1;
+  d.capacity = 5;
+  d.window = 3;
+  const int64_t pos = 12;
+  const std::vector<float> sinks = {-1.0f, 0.3f, 2.5f, -20.0f};
+  d.sinks = sinks.data();
+  const size_t cache = static_cast<size_t>(d.kv_heads * d.capacity * d.head_dim);
+  const auto q = randoms(d.heads * d.head_dim, 13, -2, 2), k = randoms(cache, 14),
+             v = randoms(cache, 15);
+  const std::vector<int64_t> positions = {10, 11, 12};
+  const auto want = attention_reference(q, k, v, d, positions, sinks);
+  std::vector<float> scores(8), out(q.size());
+  attend(q.data(), k.data(), v.data(), DType::f32, d, pos, scores.data(), out.data());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
+  std::vector<bf16> kb, vb;
+  std::vector<float> kr, vr;
+  for (float x : k) kr.push_back(bf16_to_float(kb.emplace_back(float_to_bf16(x))));
+  for (float x : v) vr.push_back(bf16_to_float(vb.emplace_back(float_to_bf16(x))));
+  const auto want_b = attention_reference(q, kr, vr, d, positions, sinks);
+  attend(q.data(), kb.data(), vb.data(), DType::bf16, d, pos, scores.data(), out.data());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-6) << i;
+  // The sinks matter: without them the output differs.
+  const auto no_sink = attention_reference(q, k, v, d, positions);
+  EXPECT_GT(std::abs(no_sink[0] - want[0]), 1e-3);
 }
 
 TEST(RuntimeOps, SoftmaxAndSwiglu) {
