@@ -1,8 +1,9 @@
 // The runtime's op families against straightforward double-precision (or
 // llama2.c-layout) references: RMSNorm, RoPE (rotate-half vs the reference's
-// adjacent pairs, scaling), attention (GQA, sliding-window ring buffer,
-// bf16 cache), SwiGLU, and sampling (argmax ties, distribution, top-k/top-p,
-// determinism, sharded logits).
+// adjacent pairs, scaling, YaRN), attention (GQA, sliding-window ring buffer,
+// bf16 cache, sinks), SwiGLU, and sampling (argmax ties, distribution,
+// top-k/top-p, determinism, sharded logits). MoE routing and gpt_oss's GLU:
+// test_runtime_ops_moe.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
