@@ -70,6 +70,45 @@ void check_consistent(const ModelConfig& c, const std::string& where) {
                         << "' is not sliding_attention or full_attention");
 }
 
+// config.json's rope_scaling object (HF names; `type` is the older spelling
+// of `rope_type`). Checks what every type needs (factor > 0) and, for yarn,
+// what _compute_yarn_parameters divides by or takes the logarithm of.
+RopeScaling rope_scaling_from_hf(const nlohmann::json& rs, const std::string& where) {
+  if (!rs.is_object()) MESHLM_FAIL(where << ": rope_scaling must be null or an object");
+  const std::string rw = where + " rope_scaling";
+  const RopeScaling d;
+  RopeScaling r;
+  r.type = has_field(rs, "rope_type") ? json_field<std::string>(rs, "rope_type", rw)
+                                      : json_field<std::string>(rs, "type", rw);
+  r.factor = json_field_or<double>(rs, "factor", d.factor, rw);
+  r.low_freq_factor = json_field_or<double>(rs, "low_freq_factor", d.low_freq_factor, rw);
+  r.high_freq_factor = json_field_or<double>(rs, "high_freq_factor", d.high_freq_factor, rw);
+  r.original_max_position_embeddings = json_field_or<int64_t>(
+      rs, "original_max_position_embeddings", d.original_max_position_embeddings, rw);
+  r.beta_fast = json_field_or<double>(rs, "beta_fast", d.beta_fast, rw);
+  r.beta_slow = json_field_or<double>(rs, "beta_slow", d.beta_slow, rw);
+  r.truncate = json_field_or<bool>(rs, "truncate", d.truncate, rw);
+  r.attention_factor = json_field_or<double>(rs, "attention_factor", d.attention_factor, rw);
+  if (!(r.factor > 0)) MESHLM_FAIL(rw << ": factor is " << r.factor << " (expected > 0)");
+  if (r.type != "yarn") return r;
+  if (r.original_max_position_embeddings < 1)
+    MESHLM_FAIL(rw << ": original_max_position_embeddings is " << r.original_max_position_embeddings
+                   << " (yarn needs >= 1)");
+  if (!(r.beta_slow > 0)) MESHLM_FAIL(rw << ": beta_slow is " << r.beta_slow << " (expected > 0)");
+  if (!(r.beta_fast > r.beta_slow))
+    MESHLM_FAIL(rw << ": beta_fast (" << r.beta_fast << ") must be greater than beta_slow ("
+                   << r.beta_slow << ")");
+  if (has_field(rs, "attention_factor") && !(r.attention_factor > 0))
+    MESHLM_FAIL(rw << ": attention_factor is " << r.attention_factor << " (expected > 0)");
+  // DeepSeek's variant derives the attention factor from both of these; the
+  // runtime does not implement it.
+  if (json_field_or<double>(rs, "mscale", 0.0, rw) != 0 &&
+      json_field_or<double>(rs, "mscale_all_dim", 0.0, rw) != 0)
+    MESHLM_FAIL(rw << ": mscale with mscale_all_dim is not supported (give attention_factor "
+                      "instead)");
+  return r;
+}
+
 }  // namespace
 
 void check_limits(const ModelConfig& c, const std::string& where) {
@@ -143,18 +182,8 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
   c.rms_norm_eps = json_field_or<double>(j, "rms_norm_eps", d.rms_norm_eps, where);
   c.rope_theta = json_field_or<double>(j, "rope_theta", d.rope_theta, where);
 
-  if (has_field(j, "rope_scaling")) {
-    const auto& rs = j.at("rope_scaling");
-    if (!rs.is_object()) MESHLM_FAIL(where << ": rope_scaling must be null or an object");
-    const std::string rw = where + " rope_scaling";
-    c.rope_scaling.type = has_field(rs, "rope_type") ? json_field<std::string>(rs, "rope_type", rw)
-                                                     : json_field<std::string>(rs, "type", rw);
-    c.rope_scaling.factor = json_field_or<double>(rs, "factor", 1.0, rw);
-    c.rope_scaling.low_freq_factor = json_field_or<double>(rs, "low_freq_factor", 1.0, rw);
-    c.rope_scaling.high_freq_factor = json_field_or<double>(rs, "high_freq_factor", 4.0, rw);
-    c.rope_scaling.original_max_position_embeddings =
-        json_field_or<int64_t>(rs, "original_max_position_embeddings", 0, rw);
-  }
+  if (has_field(j, "rope_scaling"))
+    c.rope_scaling = rope_scaling_from_hf(j.at("rope_scaling"), where);
 
   // Sliding windows: mistral/mixtral apply sliding_window to every layer;
   // qwen2 only with use_sliding_window (to layers >= max_window_layers);
@@ -297,12 +326,18 @@ nlohmann::json ModelConfig::to_hf_json() const {
   if (rope_scaling.type.empty()) {
     j["rope_scaling"] = nullptr;
   } else {
-    j["rope_scaling"] = {
-        {"rope_type", rope_scaling.type},
-        {"factor", rope_scaling.factor},
-        {"low_freq_factor", rope_scaling.low_freq_factor},
-        {"high_freq_factor", rope_scaling.high_freq_factor},
-        {"original_max_position_embeddings", rope_scaling.original_max_position_embeddings}};
+    const RopeScaling& r = rope_scaling;
+    j["rope_scaling"] = {{"rope_type", r.type},
+                         {"factor", r.factor},
+                         {"low_freq_factor", r.low_freq_factor},
+                         {"high_freq_factor", r.high_freq_factor},
+                         {"original_max_position_embeddings", r.original_max_position_embeddings}};
+    if (r.type == "yarn") {
+      j["rope_scaling"]["beta_fast"] = r.beta_fast;
+      j["rope_scaling"]["beta_slow"] = r.beta_slow;
+      j["rope_scaling"]["truncate"] = r.truncate;
+      if (r.attention_factor != 0) j["rope_scaling"]["attention_factor"] = r.attention_factor;
+    }
   }
   if (sliding_window > 0)
     j["sliding_window"] = sliding_window;

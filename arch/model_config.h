@@ -19,12 +19,21 @@ namespace meshlm {
 inline constexpr int64_t kMaxLayers = int64_t{1} << 16;
 inline constexpr int64_t kMaxTensors = int64_t{1} << 20;
 
+// config.json's rope_scaling (docs/DESIGN.md §5, Families). Fields a type
+// does not use keep their defaults.
 struct RopeScaling {
-  std::string type;  // "" = none, "llama3", "linear", ...
+  std::string type;  // "" = none, "linear", "llama3", "yarn", ...
   double factor = 1.0;
-  double low_freq_factor = 1.0;
-  double high_freq_factor = 4.0;
-  int64_t original_max_position_embeddings = 0;
+  double low_freq_factor = 1.0;                  // llama3
+  double high_freq_factor = 4.0;                 // llama3
+  int64_t original_max_position_embeddings = 0;  // llama3, yarn
+  // yarn: frequencies turning more than beta_fast times over the original
+  // context keep their value, fewer than beta_slow times are divided by
+  // factor, a linear ramp in between (bounds floored/ceiled when truncate).
+  double beta_fast = 32.0;
+  double beta_slow = 1.0;
+  bool truncate = true;
+  double attention_factor = 0.0;  // yarn: cos/sin scale; 0 = derive (0.1 ln factor + 1)
 };
 
 struct ModelConfig;

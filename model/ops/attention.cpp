@@ -21,6 +21,19 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] /= sum;
 }
 
+void softmax_with_sink(float* x, int64_t n, float sink) {
+  float max_val = sink;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > max_val) max_val = x[i];
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = expf(x[i] - max_val);
+    sum += x[i];
+  }
+  sum += expf(sink - max_val);  // the sink is the last column
+  for (int64_t i = 0; i < n; ++i) x[i] /= sum;
+}
+
 namespace {
 
 // The rows of a KV cache head in its dtype, read as fp32: a pointer into the
@@ -82,7 +95,10 @@ void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_d
       for (int64_t i = 0; i < hd; ++i) score += qh[i] * kt[i];
       scores[t] = score / scale;
     }
-    softmax(scores, n);
+    if (d.sinks)
+      softmax_with_sink(scores, n, d.sinks[h]);
+    else
+      softmax(scores, n);
     float* oh = out + h * hd;
     for (int64_t i = 0; i < hd; ++i) oh[i] = 0.0f;
     for (int64_t t = 0; t < n; ++t) {

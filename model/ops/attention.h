@@ -1,6 +1,8 @@
 // Causal grouped-query attention of one query token over one sequence's KV
 // cache (the llama2.c reference's order of operations: scores q·k / sqrt(hd),
-// max-subtracted softmax, weighted sum of values in position order).
+// max-subtracted softmax, weighted sum of values in position order), with
+// optional attention sinks (gpt_oss: a learned logit per head that joins the
+// softmax's denominator only).
 #pragma once
 
 #include <cstdint>
@@ -19,15 +21,26 @@ struct AttentionDims {
   int64_t kv_head0 = 0;  // global index of the first local KV head
   int64_t capacity = 1;  // positions the cache holds per sequence (ring buffer when sliding)
   int64_t window = 0;    // sliding window (0 = attend to every earlier position)
+  // Attention sinks of the LOCAL query heads, fp32: sinks[h] is the sink
+  // logit of local head h (global head q_head0 + h), so a device passes its
+  // slice of the layer's `self_attn.sinks` [H] widened to fp32. null = none.
+  const float* sinks = nullptr;
 };
 
 // softmax in place over x[n] (max-subtracted, as the reference).
 void softmax(float* x, int64_t n);
 
+// softmax over the n + 1 values x[0..n-1] and sink (max-subtracted over all
+// of them), written back to x[0..n-1]; the sink's own probability is dropped,
+// so the x sum to 1 - p_sink (HF modeling_gpt_oss eager_attention_forward).
+void softmax_with_sink(float* x, int64_t n, float sink);
+
 // q [heads, hd] at position `pos` (RoPE applied) attends to positions
 // max(0, pos-window+1) .. pos of one sequence, whose keys/values are
 // k_cache / v_cache [kv_heads, capacity, hd] (position p at row p % capacity,
 // stored as fp32, bf16 or int8 rows per kv_dtype); writes out [heads, hd].
+// With dims.sinks each head's weights are softmax_with_sink's, so out shrinks
+// by 1 - p_sink; without, the plain softmax's (bit for bit as before).
 // scores: scratch of at least min(pos+1, capacity) floats.
 void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_dtype,
             const AttentionDims& dims, int64_t pos, float* scores, float* out);

@@ -4,7 +4,11 @@
 // Frequencies follow the llama2.c reference bit for bit:
 //   freq_j = 1.0f / powf(theta, (2j) / (float)hd),  angle = pos * freq_j,
 // with rope_scaling "linear" (freq / factor) and "llama3" (HF's
-// _compute_llama3_parameters) applied to freq_j.
+// _compute_llama3_parameters) applied to freq_j. "yarn" (HF's
+// _compute_yarn_parameters, computed in double and rounded once) blends
+// freq_j and freq_j / factor along a ramp over j, and scales cos and sin by
+// its attention factor, so the rotated q and k come out multiplied by it;
+// every other type has attention factor 1 and rotates as before.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +25,11 @@ class Rope {
 
   int64_t head_dim() const { return head_dim_; }
   const std::vector<float>& inv_freq() const { return inv_freq_; }  // [hd/2]
+  // The factor on cos and sin: yarn's, else 1.
+  float attention_factor() const { return attention_factor_; }
 
-  // Rotates q [q_heads, hd] and k [k_heads, hd] (one token) for position pos.
+  // Rotates q [q_heads, hd] and k [k_heads, hd] (one token) for position pos
+  // (and scales them by attention_factor()).
   void apply(float* q, int64_t q_heads, float* k, int64_t k_heads, int64_t pos) const;
 
   static constexpr int64_t kMaxHeadDim = 1024;
@@ -30,6 +37,7 @@ class Rope {
  private:
   int64_t head_dim_;
   std::vector<float> inv_freq_;  // [hd/2], fixed at construction (no allocation per step)
+  float attention_factor_ = 1.0f;
 };
 
 }  // namespace meshlm

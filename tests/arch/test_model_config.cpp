@@ -265,3 +265,66 @@ TEST(ModelConfig, InventoriesFollowEachFamily) {
   EXPECT_EQ(tensor_inventory(tied).front().name, "model.embed_tokens.weight");
   EXPECT_EQ(tensor_inventory(tied).back().name, "model.norm.weight");
 }
+
+// gpt-oss's YaRN rope_scaling: every field read, written back, and checked.
+TEST(ModelConfig, YarnRopeScalingParsesRoundTripsAndIsChecked) {
+  const ModelConfig oss = ModelConfig::load("gpt-oss-20b");
+  const RopeScaling& r = oss.rope_scaling;
+  EXPECT_EQ(r.type, "yarn");
+  EXPECT_DOUBLE_EQ(r.factor, 32.0);
+  EXPECT_EQ(r.original_max_position_embeddings, 4096);
+  EXPECT_DOUBLE_EQ(r.beta_fast, 32.0);
+  EXPECT_DOUBLE_EQ(r.beta_slow, 1.0);
+  EXPECT_FALSE(r.truncate);
+  EXPECT_EQ(r.attention_factor, 0.0);  // derived
+  const nlohmann::json written = oss.to_hf_json().at("rope_scaling");
+  EXPECT_EQ(written.at("truncate"), false);
+  EXPECT_EQ(written.at("beta_fast"), 32.0);
+  EXPECT_FALSE(written.contains("attention_factor"));
+
+  // Defaults (HF: beta_fast 32, beta_slow 1, truncate true) and an explicit
+  // attention_factor survive the round trip.
+  auto j = oss.to_hf_json();
+  j["rope_scaling"] = {{"rope_type", "yarn"},
+                       {"factor", 4},
+                       {"original_max_position_embeddings", 32768},
+                       {"attention_factor", 1.25}};
+  const ModelConfig c = ModelConfig::from_hf_json(j, "m");
+  EXPECT_DOUBLE_EQ(c.rope_scaling.beta_fast, 32.0);
+  EXPECT_DOUBLE_EQ(c.rope_scaling.beta_slow, 1.0);
+  EXPECT_TRUE(c.rope_scaling.truncate);
+  EXPECT_DOUBLE_EQ(c.rope_scaling.attention_factor, 1.25);
+  const ModelConfig back = ModelConfig::from_hf_json(c.to_hf_json(), "m");
+  EXPECT_EQ(back.to_hf_json(), c.to_hf_json());
+  EXPECT_DOUBLE_EQ(back.rope_scaling.attention_factor, 1.25);
+  EXPECT_TRUE(back.rope_scaling.truncate);
+  // Other types write no yarn fields.
+  const nlohmann::json llama3 = ModelConfig::load("llama-3.1-70b").to_hf_json().at("rope_scaling");
+  EXPECT_FALSE(llama3.contains("beta_fast"));
+  EXPECT_FALSE(llama3.contains("truncate"));
+
+  auto error_with = [&](const nlohmann::json& fields) {
+    auto bad = oss.to_hf_json();
+    for (auto& [key, value] : fields.items()) bad["rope_scaling"][key] = value;
+    return error_of([&] { ModelConfig::from_hf_json(bad, "m"); });
+  };
+  EXPECT_NE(error_with({{"factor", 0}}).find("rope_scaling: factor is 0 (expected > 0)"),
+            std::string::npos);
+  EXPECT_NE(error_with({{"original_max_position_embeddings", 0}})
+                .find("original_max_position_embeddings is 0 (yarn needs >= 1)"),
+            std::string::npos);
+  EXPECT_NE(error_with({{"beta_fast", 1}, {"beta_slow", 2}})
+                .find("beta_fast (1) must be greater than beta_slow (2)"),
+            std::string::npos);
+  EXPECT_NE(error_with({{"beta_slow", -0.5}}).find("beta_slow is -0.5 (expected > 0)"),
+            std::string::npos);
+  EXPECT_NE(error_with({{"attention_factor", 0}}).find("attention_factor is 0 (expected > 0)"),
+            std::string::npos);
+  EXPECT_NE(error_with({{"truncate", "no"}}).find("truncate"), std::string::npos);
+  EXPECT_NE(error_with({{"mscale", 1}, {"mscale_all_dim", 1}}).find("mscale"), std::string::npos);
+  // The factor is checked for every type (linear and llama3 divide by it).
+  auto linear = test::small_llama_json();
+  linear["rope_scaling"] = {{"type", "linear"}, {"factor", -2}};
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(linear, "m"); }).find("factor is -2"),
+            std::string::npos);
+}

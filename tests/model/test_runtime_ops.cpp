@@ -1,8 +1,9 @@
 // The runtime's op families against straightforward double-precision (or
 // llama2.c-layout) references: RMSNorm, RoPE (rotate-half vs the reference's
-// adjacent pairs, scaling), attention (GQA, sliding-window ring buffer,
-// bf16 cache), SwiGLU, and sampling (argmax ties, distribution, top-k/top-p,
-// determinism, sharded logits).
+// adjacent pairs, scaling, YaRN), attention (GQA, sliding-window ring buffer,
+// bf16 cache, sinks), SwiGLU, and sampling (argmax ties, distribution,
+// top-k/top-p, determinism, sharded logits). MoE routing and gpt_oss's GLU:
+// test_runtime_ops_moe.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -125,19 +126,165 @@ TEST(RuntimeOps, RopeScalingFollowsHuggingFace) {
   EXPECT_GT(low, 0);
   EXPECT_GT(medium, 0);
   EXPECT_GT(high, 0);
-  c.rope_scaling = {"yarn", 4.0, 1.0, 4.0, 64};
+  EXPECT_EQ(plain.attention_factor(), 1.0f);
+  EXPECT_EQ(linear.attention_factor(), 1.0f);
+  EXPECT_EQ(llama3.attention_factor(), 1.0f);
+  c.rope_scaling = {"longrope", 4.0, 1.0, 4.0, 64};
   try {
     Rope bad(c);
-    ADD_FAILURE() << "yarn accepted";
+    ADD_FAILURE() << "longrope accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("'yarn'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'longrope'"), std::string::npos) << e.what();
   }
 }
 
-// Double-precision GQA attention over explicit positions of a [K, cap, hd] cache.
+// YaRN against HF _compute_yarn_parameters evaluated independently in
+// python3 (math module, double); re-run to regenerate the tables below:
+//
+//   import math
+//   def yarn(hd, theta, factor, orig, bf, bs, truncate, af=None):
+//       dim = lambda b: hd * math.log(orig / (b * 2 * math.pi)) / (2 * math.log(theta))
+//       lo, hi = dim(bf), dim(bs)
+//       if truncate: lo, hi = math.floor(lo), math.ceil(hi)
+//       lo, hi = max(lo, 0), min(hi, hd - 1)
+//       if lo == hi: hi += 0.001
+//       out = []
+//       for i in range(hd // 2):
+//           p = theta ** (2 * i / hd)
+//           r = min(max((i - lo) / (hi - lo), 0.0), 1.0)
+//           out.append(r / (factor * p) + (1 - r) / p)
+//       return out, (af if af else (0.1 * math.log(factor) + 1 if factor > 1 else 1.0))
+//   f, a = yarn(64, 150000.0, 32.0, 4096, 32.0, 1.0, False)  # gpt-oss; also True
+//   print(", ".join("%.10g" % x for x in f), a)
+//
+// gpt-oss: low = 8.0928, high = 17.398 (truncate true: 8, 18), attention
+// factor 0.1 ln 32 + 1 = 1.3465735902799727.
+const std::vector<double> kYarnGptOss = {1,
+                                         0.6890443059,
+                                         0.4747820555,
+                                         0.3271458719,
+                                         0.2254180002,
+                                         0.1553229895,
+                                         0.1070244215,
+                                         0.07374456821,
+                                         0.05081327482,
+                                         0.03170569618,
+                                         0.01933500113,
+                                         0.01159204926,
+                                         0.006794959490,
+                                         0.003860359317,
+                                         0.002093792379,
+                                         0.001052602101,
+                                         0.0004564839192,
+                                         0.0001293187012,
+                                         3.830881237e-05,
+                                         2.639646903e-05,
+                                         1.818833668e-05,
+                                         1.253256982e-05,
+                                         8.635495875e-06,
+                                         5.950239261e-06,
+                                         4.099978482e-06,
+                                         2.825066827e-06,
+                                         1.946596211e-06,
+                                         1.341291035e-06,
+                                         9.242089502e-07,
+                                         6.368209146e-07,
+                                         4.387978251e-07,
+                                         3.023511428e-07};
+// The same with truncate true: only the ramp (i = 9..17) differs.
+const std::vector<double> kYarnGptOssTruncatedRamp = {
+    0.03162075228,  0.01945096754,  0.01179219110,   0.007015713911, 0.004069554715,
+    0.002277271936, 0.001206130969, 0.0005809475019, 0.0002279477958};
+
+ModelConfig yarn_config(int64_t hd, double theta, double factor, int64_t orig, bool truncate) {
+  ModelConfig c = rope_config(hd, theta);
+  c.rope_scaling.type = "yarn";
+  c.rope_scaling.factor = factor;
+  c.rope_scaling.original_max_position_embeddings = orig;
+  c.rope_scaling.truncate = truncate;
+  return c;
+}
+
+TEST(RuntimeOps, YarnFrequenciesAndAttentionFactorMatchHuggingFace) {
+  const Rope oss(yarn_config(64, 150000.0, 32.0, 4096, false));
+  ASSERT_EQ(oss.inv_freq().size(), kYarnGptOss.size());
+  for (size_t i = 0; i < kYarnGptOss.size(); ++i)
+    EXPECT_NEAR(oss.inv_freq()[i], kYarnGptOss[i], 1e-6 * kYarnGptOss[i]) << "frequency " << i;
+  EXPECT_NEAR(oss.attention_factor(), 1.3465735902799727, 1e-6);
+
+  const Rope truncated(yarn_config(64, 150000.0, 32.0, 4096, true));
+  for (size_t i = 0; i < kYarnGptOss.size(); ++i) {
+    const double want = i >= 9 && i <= 17 ? kYarnGptOssTruncatedRamp[i - 9] : kYarnGptOss[i];
+    EXPECT_NEAR(truncated.inv_freq()[i], want, 1e-6 * want) << "frequency " << i;
+  }
+  EXPECT_EQ(truncated.attention_factor(), oss.attention_factor());
+
+  // The bounds clamped: low to 0 (yarn(8, 10000.0, 4.0, 64, 32.0, 1.0, True, 1.5):
+  // low -3 -> 0, high 2) with an explicit attention factor; high to hd - 1
+  // (yarn(8, 100.0, 4.0, 1048576, 32.0, 1.0, False): low 7.43 > high 7, so
+  // every frequency is interpolated, as HF does).
+  ModelConfig low = yarn_config(8, 10000.0, 4.0, 64, true);
+  low.rope_scaling.attention_factor = 1.5;
+  const Rope low_clamped(low);
+  const std::vector<double> want_low = {1, 0.0625, 0.0025, 0.00025};
+  const Rope high_clamped(yarn_config(8, 100.0, 4.0, 1048576, false));
+  const std::vector<double> want_high = {0.25, 0.0790569415, 0.025, 0.00790569415};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(low_clamped.inv_freq()[i], want_low[i], 1e-6 * want_low[i]) << i;
+    EXPECT_NEAR(high_clamped.inv_freq()[i], want_high[i], 1e-6 * want_high[i]) << i;
+  }
+  EXPECT_EQ(low_clamped.attention_factor(), 1.5f);
+  EXPECT_NEAR(high_clamped.attention_factor(), 1.138629436111989, 1e-6);
+
+  // A factor <= 1 derives no attention factor.
+  EXPECT_EQ(Rope(yarn_config(8, 10000.0, 1.0, 64, true)).attention_factor(), 1.0f);
+  // Parameters yarn cannot use are errors naming them.
+  ModelConfig bad = yarn_config(64, 150000.0, 32.0, 0, false);
+  try {
+    Rope r(bad);
+    ADD_FAILURE() << "original_max_position_embeddings 0 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("original_max_position_embeddings >= 1 (has 0)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// HF's rotate-half with cos and sin scaled by the attention factor, in double
+// from the python table above: q' = a (q cos + rotate_half(q) sin).
+TEST(RuntimeOps, YarnRotatesAndScalesQueriesAndKeys) {
+  const Rope rope(yarn_config(64, 150000.0, 32.0, 4096, false));
+  const int64_t hd = 64, half = 32, heads = 2, kv_heads = 1, pos = 37;
+  const double a = 1.3465735902799727;
+  const auto q0 = randoms(heads * hd, 41), k0 = randoms(kv_heads * hd, 42);
+  auto q = q0, k = k0;
+  rope.apply(q.data(), heads, k.data(), kv_heads, pos);
+  auto check = [&](const std::vector<float>& x0, const std::vector<float>& x, int64_t nh) {
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t j = 0; j < half; ++j) {
+        const double angle = pos * kYarnGptOss[static_cast<size_t>(j)];
+        const double c = std::cos(angle) * a, s = std::sin(angle) * a;
+        const double x1 = x0[h * hd + j], x2 = x0[h * hd + j + half];
+        EXPECT_NEAR(x[h * hd + j], x1 * c - x2 * s, 2e-5) << "head " << h << " pair " << j;
+        EXPECT_NEAR(x[h * hd + j + half], x2 * c + x1 * s, 2e-5) << "head " << h << " pair " << j;
+      }
+  };
+  check(q0, q, heads);
+  check(k0, k, kv_heads);
+  // Position 0 only scales.
+  q = q0;
+  k = k0;
+  rope.apply(q.data(), heads, k.data(), kv_heads, 0);
+  for (size_t i = 0; i < q.size(); ++i) EXPECT_FLOAT_EQ(q[i], q0[i] * static_cast<float>(a));
+}
+
+// Double-precision GQA attention over explicit positions of a [K, cap, hd]
+// cache; with sinks (per local head) each joins its head's softmax
+// denominator only (HF modeling_gpt_oss eager_attention_forward).
 std::vector<double> attention_reference(const std::vector<float>& q, const std::vector<float>& k,
                                         const std::vector<float>& v, const AttentionDims& d,
-                                        const std::vector<int64_t>& positions) {
+                                        const std::vector<int64_t>& positions,
+                                        const std::vector<float>& sinks = {}) {
   std::vector<double> out(static_cast<size_t>(d.heads * d.head_dim), 0.0);
   for (int64_t h = 0; h < d.heads; ++h) {
     const int64_t kv = (d.q_head0 + h) / d.group - d.kv_head0;
@@ -149,9 +296,11 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
             double(q[h * d.head_dim + i]) * k[(kv * d.capacity + p % d.capacity) * d.head_dim + i];
       s.push_back(dot / std::sqrt(double(d.head_dim)));
     }
-    const double m = *std::max_element(s.begin(), s.end());
+    double m = *std::max_element(s.begin(), s.end());
+    if (!sinks.empty()) m = std::max(m, double(sinks[h]));
     double sum = 0;
     for (auto& x : s) sum += (x = std::exp(x - m));
+    if (!sinks.empty()) sum += std::exp(sinks[h] - m);
     for (size_t t = 0; t < positions.size(); ++t)
       for (int64_t i = 0; i < d.head_dim; ++i)
         out[h * d.head_dim + i] +=
@@ -192,6 +341,86 @@ TEST(RuntimeOps, AttentionMatchesReferenceWithGqaWindowAndBf16Cache) {
     attend(q.data(), kb.data(), vb.data(), DType::bf16, d, cs.pos, scores.data(), out.data());
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-5);
   }
+}
+
+// One head, hd 2, two positions, sink 0.5, by hand (python3):
+//   import math
+//   q=[1.0,0.5]; k=[[1.0,0.0],[-1.0,2.0]]; v=[[1.0,2.0],[3.0,-1.0]]; sink=0.5
+//   s=[sum(a*b for a,b in zip(q,kk))/math.sqrt(2) for kk in k]+[sink]
+//   m=max(s); e=[math.exp(x-m) for x in s]; p=[x/sum(e) for x in e][:-1]
+//   print(['%.10g'%sum(p[t]*v[t][i] for t in range(2)) for i in range(2)])
+// gives p = [0.4336510564, 0.2138197589], out = [1.075110333, 0.653482354].
+TEST(RuntimeOps, AttentionSinkJoinsTheDenominatorOnly) {
+  AttentionDims d;
+  d.head_dim = 2;
+  d.capacity = 4;
+  const std::vector<float> q = {1.0f, 0.5f};
+  const std::vector<float> k = {1, 0, -1, 2, 0, 0, 0, 0}, v = {1, 2, 3, -1, 0, 0, 0, 0};
+  const float sink = 0.5f;
+  d.sinks = &sink;
+  std::vector<float> scores(4), out(2);
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  EXPECT_NEAR(out[0], 1.075110333, 1e-6);
+  EXPECT_NEAR(out[1], 0.653482354, 1e-6);
+  std::vector<float> p = {0.70710678f, 0.0f};
+  softmax_with_sink(p.data(), 2, sink);
+  EXPECT_NEAR(p[0], 0.4336510564, 1e-6);
+  EXPECT_NEAR(p[1], 0.2138197589, 1e-6);
+
+  // A sink far below every score is no sink, bit for bit.
+  const float none = -1e30f;
+  std::vector<float> plain(2);
+  d.sinks = nullptr;
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), plain.data());
+  d.sinks = &none;
+  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  EXPECT_EQ(out, plain);
+
+  // q = 0: every score is 0, so with sink s the n positions keep n / (n + e^s)
+  // of the no-sink output (the plain mean of the values).
+  const std::vector<float> zero = {0.0f, 0.0f};
+  const float big = 10.0f;
+  d.sinks = &big;
+  attend(zero.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  const double shrink = 2.0 / (2.0 + std::exp(10.0));
+  const double want0 = (1.0 + 3.0) / 2 * shrink, want1 = (2.0 - 1.0) / 2 * shrink;
+  EXPECT_NEAR(out[0], want0, 1e-6 * want0);
+  EXPECT_NEAR(out[1], want1, 1e-6 * want1);
+}
+
+// Sinks are indexed by LOCAL query head: local head h reads sinks[h] whatever
+// q_head0, over a GQA slice, a sliding window and a bf16 cache.
+TEST(RuntimeOps, AttentionSinksPerLocalHeadMatchReference) {
+  AttentionDims d;
+  d.heads = 4;  // global query heads 2..5 of 8, KV heads 1..2 of 4 (group 2)
+  d.kv_heads = 2;
+  d.head_dim = 8;
+  d.group = 2;
+  d.q_head0 = 2;
+  d.kv_head0 = 1;
+  d.capacity = 5;
+  d.window = 3;
+  const int64_t pos = 12;
+  const std::vector<float> sinks = {-1.0f, 0.3f, 2.5f, -20.0f};
+  d.sinks = sinks.data();
+  const size_t cache = static_cast<size_t>(d.kv_heads * d.capacity * d.head_dim);
+  const auto q = randoms(d.heads * d.head_dim, 13, -2, 2), k = randoms(cache, 14),
+             v = randoms(cache, 15);
+  const std::vector<int64_t> positions = {10, 11, 12};
+  const auto want = attention_reference(q, k, v, d, positions, sinks);
+  std::vector<float> scores(8), out(q.size());
+  attend(q.data(), k.data(), v.data(), DType::f32, d, pos, scores.data(), out.data());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
+  std::vector<bf16> kb, vb;
+  std::vector<float> kr, vr;
+  for (float x : k) kr.push_back(bf16_to_float(kb.emplace_back(float_to_bf16(x))));
+  for (float x : v) vr.push_back(bf16_to_float(vb.emplace_back(float_to_bf16(x))));
+  const auto want_b = attention_reference(q, kr, vr, d, positions, sinks);
+  attend(q.data(), kb.data(), vb.data(), DType::bf16, d, pos, scores.data(), out.data());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-6) << i;
+  // The sinks matter: without them the output differs.
+  const auto no_sink = attention_reference(q, k, v, d, positions);
+  EXPECT_GT(std::abs(no_sink[0] - want[0]), 1e-3);
 }
 
 TEST(RuntimeOps, SoftmaxAndSwiglu) {
