@@ -114,8 +114,9 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
     MESHLM_FAIL("dimension " << (c.is_moe() ? 1 : 0) << " of "
                              << role_wildcard_name(c.is_moe() ? expert_matrix_role(c)
                                                               : TensorRole::gate)
-                             << " (intermediate_size " << c.intermediate_size
-                             << ") is not divisible by axis 'mp' (size " << mp << ")"
+                             << " (size " << c.intermediate_size
+                             << ", intermediate_size) is not divisible by axis 'mp' (size " << mp
+                             << ")"
                              << (c.is_moe() ? " (--moe tp slices every expert; --moe ep keeps "
                                               "experts whole)"
                                             : ""));

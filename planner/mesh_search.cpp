@@ -220,8 +220,11 @@ std::string explain(const SearchResult& res) {
     if (best.mesh.size() != runner->mesh.size())
       return s + "uses fewer devices (" + std::to_string(best.mesh.size()) + " vs " +
              std::to_string(runner->mesh.size()) + ")";
-    return s + "has more data-parallel replicas (" + std::to_string(best.dp) + " vs " +
-           std::to_string(runner->dp) + ")";
+    if (best.dp != runner->dp)
+      return s + "has more data-parallel replicas (" + std::to_string(best.dp) + " vs " +
+             std::to_string(runner->dp) + ")";
+    return s + "is ahead on it by the estimate (placement " + best.label() + " over " +
+           runner->label() + ")";
   }
   char pct[32];
   std::snprintf(pct, sizeof pct, "%.0f%%", (sb / sr - 1) * 100);

@@ -144,28 +144,40 @@ TEST(GoldenTpuV4_8, Llama2_13B) {
 }
 
 // gpt-oss-20b (MoE: D 2880, 32 experts of I 2880, top-4, L 24, H 64, K 8, hd 64, V 201088,
-// half the layers sliding with window 128; 20,914,757,184 params).
+// half the layers sliding with window 128; 20,914,757,184 params). Each mesh with mp > 1 is
+// evaluated with the experts sliced (tp) and split whole (ep).
 // 4x1: W = 2 x 20,914,757,184 = 41,829,514,368 > A: rejected (does not fit).
 // kv at mp = 4 (K_l 2): 2 x 2 x 64 x 2 x (12 x 4096 + 12 x 128) = 25,952,256 per sequence.
-// 1x4 (experts split 8 per device, attention by heads): W = 10,461,012,864; B > 512 so
-//   rows = B: fixed = W + scores 4 x 16 x 512 x 4096 (134,217,728); per sequence = kv +
-//   logits 4 x (50272 + 201088) + rows 4 x (8640 + 2048 + 256 + 5760) + comm 4 x 2880
-//   = 27,036,032 -> B = floor(20,328,533,939 / 27,036,032) = floor(751.9) = 751.
-//   t: every local expert is touched at B = 751 (1 - (28/32)^751 = 1), weights read
-//   W - embedding 201,088 x 2880 / 4 x 2 = 10,171,446,144 B; + 751 x kv -> 24.72 ms;
+// 1x4 tp (every expert sliced, I_l 720; down_proj's bias [E, D] replicated, added once):
+//   W = 10,464,330,624; B > 512 so rows = B: fixed = W + scores 4 x 16 x 512 x 4096
+//   (134,217,728) + sinks 4 x 16; per sequence = kv + logits 4 x (50272 + 201088) + rows
+//   4 x (8640 x, xb, partial + 2048 q, attn + 256 k, v + 2160 gate_up, glu + 32 router
+//   + 8 top-k + 2 expert rows + 5760 expert in/out) + comm 4 x 2880 = 27,044,840
+//   -> B = floor(20,325,216,115 / 27,044,840) = floor(751.5) = 751.
+//   t: every expert is touched at B = 751 (1 - (28/32)^751 = 1), weights read
+//   W - embedding 201,088 x 2880 / 4 x 2 = 10,174,763,904 B; + 751 x kv -> 24.72 ms;
 //   49 all-reduces (2 per layer + the embedding's) of 8,651,520 B (318.4 us each, 15.60 ms)
-//   + gather of 604,068,352 B (10.08 ms) = 25.68 ms -> t = 50.40 ms -> 14,900 tok/s.
-// 2x2: W 20,917,180,032, kv 51,904,512 -> B = floor(182.5) = 182 (364 total);
-//   t = 24.82 + 4.41 ms = 29.23 ms -> 12,455 tok/s.
-// Chosen 1x4 (14,900 tok/s), max batch 751.
+//   + gather of 604,068,352 B (10.08 ms) = 25.68 ms -> t = 50.40 ms -> 14,899 tok/s.
+// 1x4 ep: W = 10,461,012,864 (the bias split too), rows use I 2880: B = 750, 14,896 tok/s
+//   (every device touches all its experts at this batch: no imbalance).
+// 2x2: W 20,920,497,792 (tp), kv 51,904,512 -> B = 182 (364 total); t = 29.23 ms -> 12,454 tok/s.
+// Chosen 1x4 tp (14,899 tok/s, max batch 751): ties with 1x4 ep within 1%, ahead by the estimate.
 TEST(GoldenTpuV4_8, GptOss20B) {
   const SearchResult r = answer("gpt-oss-20b");
   expect_answer(r, "1x4", 751);
+  EXPECT_EQ(r.candidates[*r.chosen].label(), "1x4 tp");
+  EXPECT_NE(r.explanation.find("ties with 1x4 ep"), std::string::npos) << r.explanation;
   EXPECT_FALSE(mesh(r, "4x1").feasible);
   EXPECT_NE(mesh(r, "4x1").reason.find("does not fit"), std::string::npos);
   EXPECT_EQ(mesh(r, "2x2").max_batch_total(), 364);
-  EXPECT_EQ(mesh(r, "1x4").memory.weights, 10461012864u);
+  EXPECT_EQ(mesh(r, "1x4").memory.weights, 10464330624u);  // the first 1x4: tp
   EXPECT_EQ(mesh(r, "1x4").kv_bytes_per_sequence, 25952256u);
-  EXPECT_NEAR(mesh(r, "1x4").tokens_per_s_total, 14900, 1);
-  EXPECT_NEAR(mesh(r, "2x2").tokens_per_s_total, 12455, 1);
+  EXPECT_NEAR(mesh(r, "1x4").tokens_per_s_total, 14899, 1);
+  EXPECT_NEAR(mesh(r, "2x2").tokens_per_s_total, 12454, 1);
+  const MeshCandidate* ep = nullptr;
+  for (auto& m : r.candidates)
+    if (m.label() == "1x4 ep") ep = &m;
+  ASSERT_NE(ep, nullptr);
+  EXPECT_EQ(ep->memory.weights, 10461012864u);
+  EXPECT_EQ(ep->max_batch_total(), 750);
 }
