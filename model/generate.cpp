@@ -145,6 +145,7 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
   };
 
   engine.reset_all();
+  const std::vector<int64_t> experts0 = engine.expert_token_counts();
   const double coll0 = collective_stats().total_seconds();
   const auto ops0 = op_counters();
   const double t0 = MPI_Wtime();
@@ -197,6 +198,15 @@ GenerateResult generate(Engine& engine, const DeviceMesh& mesh,
     so.generated_ids.assign(r + 2, r + 2 + r[0]);
     so.finish = static_cast<FinishReason>(r[1]);
     result.sequences.push_back(std::move(so));
+  }
+  // Every rank of a replica routes the same tokens: count mp index 0's.
+  std::vector<int64_t> routed = engine.expert_token_counts();
+  for (size_t i = 0; i < routed.size(); ++i) routed[i] -= experts0[i];
+  if (L.mp_index != 0) std::fill(routed.begin(), routed.end(), 0);
+  if (!routed.empty()) {
+    const std::vector<int64_t> every = all_gather_values(mesh.all(), routed);  // [ranks][L * E]
+    result.expert_tokens.assign(routed.size(), 0);
+    for (size_t i = 0; i < every.size(); ++i) result.expert_tokens[i % routed.size()] += every[i];
   }
   GenerateTiming& T = result.timing;
   for (auto& p : prompts) T.prompt_tokens += static_cast<int64_t>(p.size());

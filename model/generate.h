@@ -63,6 +63,9 @@ struct GenerateTiming {
 struct GenerateResult {
   std::vector<SequenceOutput> sequences;  // in prompt order, on every rank
   GenerateTiming timing;
+  // MoE load balance: tokens routed to expert e of layer l during this call,
+  // at [l * E + e], summed over the dp replicas (empty for dense models).
+  std::vector<int64_t> expert_tokens;
 };
 
 // (global sequence index, token): called as tokens are recorded, on the rank

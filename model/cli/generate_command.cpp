@@ -278,6 +278,7 @@ int run(const Options& o) {
   const auto loads = all_gather_values(mesh.all(), std::vector<double>{load_local});
   if (rank != 0) return 0;
   report.model = ckpt->describe();
+  report.num_experts = ckpt->config().num_experts;
   report.mesh = abstract.shape_string();
   report.plan = &*plan;
   for (double l : loads) report.load_s = std::max(report.load_s, l);

@@ -83,6 +83,42 @@ void print_summary(const RunReport& r) {
                 format_seconds(t.collective_s[rank]).c_str(), format_seconds(busy).c_str(),
                 busy > 0 ? 100.0 * t.collective_s[rank] / busy : 0.0, ops.c_str());
   }
+  print_expert_load(r);
+}
+
+namespace {
+
+// result.expert_tokens as rows of one layer each.
+std::vector<std::vector<int64_t>> expert_rows(const RunReport& r) {
+  std::vector<std::vector<int64_t>> rows;
+  const auto& all = r.result.expert_tokens;
+  if (r.num_experts <= 0) return rows;
+  for (size_t i = 0; i + static_cast<size_t>(r.num_experts) <= all.size();
+       i += static_cast<size_t>(r.num_experts))
+    rows.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i),
+                      all.begin() + static_cast<std::ptrdiff_t>(i) + r.num_experts);
+  return rows;
+}
+
+}  // namespace
+
+void print_expert_load(const RunReport& r) {
+  const auto rows = expert_rows(r);
+  if (rows.empty()) return;
+  std::printf("expert load (tokens routed to each expert, all replicas; max / mean):\n");
+  for (size_t l = 0; l < rows.size(); ++l) {
+    int64_t sum = 0, most = 0;
+    for (int64_t n : rows[l]) {
+      sum += n;
+      most = std::max(most, n);
+    }
+    const double mean = static_cast<double>(sum) / static_cast<double>(rows[l].size());
+    std::string counts;
+    if (rows[l].size() <= 32)
+      for (int64_t n : rows[l]) counts += " " + std::to_string(n);
+    std::printf("  layer %-3zu %.2f %s\n", l, mean > 0 ? static_cast<double>(most) / mean : 0.0,
+                counts.c_str());
+  }
 }
 
 nlohmann::json report_json(const RunReport& r) {
@@ -113,6 +149,7 @@ nlohmann::json report_json(const RunReport& r) {
   j["memory"] = json::array();
   for (auto& m : r.memory) j["memory"].push_back(m);
   if (r.plan) j["predicted"] = r.plan->predicted_bytes;
+  if (r.num_experts > 0) j["expert_tokens"] = expert_rows(r);  // [layer][expert]
   j["collectives"] = json::array();
   for (size_t rank = 0; rank < t.collective_s.size(); ++rank) {
     json e = {{"seconds", t.collective_s[rank]},
