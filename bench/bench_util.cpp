@@ -79,9 +79,10 @@ std::vector<DType> parse_weight_dtypes(const std::string& text) {
   std::vector<DType> v;
   for (const std::string& item : split(text)) {
     const DType t = parse_dtype(item);
-    if (t != DType::f32 && t != DType::bf16 && t != DType::i8 && t != DType::i4)
+    if (t != DType::f32 && t != DType::bf16 && t != DType::i8 && t != DType::i4 &&
+        t != DType::mxfp4)
       MESHLM_FAIL("--dtypes: " << dtype_name(t)
-                               << " weights are not supported (fp32, bf16, int8, int4)");
+                               << " weights are not supported (fp32, bf16, int8, int4, mxfp4)");
     v.push_back(t);
   }
   return v;

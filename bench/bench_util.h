@@ -37,7 +37,8 @@ std::vector<std::vector<double>> time_interleaved(MPI_Comm comm, int warmup, int
 
 // "4,1001,1MiB" -> {4, 1001, 1048576} (units as parse_bytes); every entry >= 1.
 std::vector<uint64_t> parse_size_list(const std::string& text);
-// --dtypes "fp32,bf16" -> {f32, bf16}: weight dtypes linear() runs (fp32, bf16 only).
+// --dtypes "fp32,bf16" -> {f32, bf16}: weight dtypes linear() runs (fp32, bf16,
+// int8, int4, mxfp4).
 std::vector<DType> parse_weight_dtypes(const std::string& text);
 // from, 2*from, ... up to `to` inclusive.
 std::vector<uint64_t> powers_of_two(uint64_t from, uint64_t to);

@@ -1,5 +1,7 @@
 #include "bench/model_bench.h"
 
+#include "model/io/config_overrides.h"
+
 #include <mpi.h>
 #include <unistd.h>
 
@@ -37,6 +39,9 @@ void add_model_bench_options(CLI::App* sub, ModelBenchOptions& o) {
   sub->add_option("--membw", o.membw, "Buffer of the memory-read bandwidth probe (0 = skip)")
       ->capture_default_str();
   sub->add_option("--seed", o.seed, "Seed of the synthetic weights")->capture_default_str();
+  sub->add_option("--moe", o.moe,
+                  "MoE models: expert placements to run in turn, tp and/or ep (default: the "
+                  "planner's)");
   sub->add_option("--json", o.json, "Write the results as JSON to this file");
 }
 
@@ -63,8 +68,20 @@ ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64
     if (o.layers < 0 || o.layers > b.config.num_layers)
       MESHLM_FAIL("--layers " << o.layers << " is out of range (the model has "
                               << b.config.num_layers << " layers; 0 = all)");
-    if (o.layers > 0) b.config.num_layers = o.layers;
+    if (o.layers > 0) {  // per-layer lists (layer_types) follow
+      ConfigOverrides fewer;
+      fewer.num_layers = o.layers;
+      fewer.name = b.config.name;
+      b.config = load_config_with_overrides(o.model, fewer);
+    }
     b.dtypes = parse_weight_dtypes(o.dtypes);
+    b.placements = {std::nullopt};
+    if (!o.moe.empty()) {
+      if (!b.config.is_moe())
+        MESHLM_FAIL("--moe places the experts of a MoE model; " << b.config.name << " is dense");
+      b.placements.clear();
+      for (const std::string& p : split(o.moe)) b.placements.push_back(parse_moe_sharding(p));
+    }
     for (uint64_t v : parse_size_list(o.batches)) b.batches.push_back(static_cast<int64_t>(v));
     if (o.warmup < 0 || o.iters < 1)
       MESHLM_FAIL("--warmup " << o.warmup << " / --iters " << o.iters
@@ -125,7 +142,7 @@ ModelBench setup_model_bench(const ModelBenchOptions& o, const char* what, int64
   return b;
 }
 
-LoadedModel load_model(const ModelBench& b, DType dtype) {
+LoadedModel load_model(const ModelBench& b, DType dtype, std::optional<MoeSharding> moe) {
   LoadedModel m;
   const int rank = b.mesh->rank();
   std::optional<Plan> plan;
@@ -136,6 +153,7 @@ LoadedModel load_model(const ModelBench& b, DType dtype) {
     req.seq_len = b.opt.seq_len;
     req.batch = *std::max_element(b.batches.begin(), b.batches.end());
     req.device_memory = b.capacity;
+    req.moe = moe;
     plan = plan_for_mesh(b.config, b.mesh->abstract(), req);
     m.memory = std::make_unique<DeviceMemory>(b.capacity, rank, b.device_name);
     m.checkpoint = synthetic_checkpoint(b.config, b.opt.seed);
@@ -154,6 +172,18 @@ LoadedModel load_model(const ModelBench& b, DType dtype) {
     const std::string name = tensor_name(TensorRole::embed);
     const Shape local = plan->sharding_for(name).shard_shape(m.checkpoint->shape(name), name);
     m.streamed_bytes -= weight_bytes(local, storage_dtype({name, local, TensorRole::embed}, dtype));
+  }
+  if (b.config.is_moe()) {
+    const ShardLayout& L = m.engine->layout();
+    m.moe = L.experts.size < b.config.num_experts ? "ep" : "tp";
+    for (const TensorInfo& t : tensor_inventory(b.config))
+      if (is_expert_role(t.role))
+        m.expert_bytes +=
+            weight_bytes(plan->sharding_for(t.name).shard_shape(t.shape, t.name), tensor_dtype(*plan, t));
+    m.bytes_per_expert = m.expert_bytes / static_cast<uint64_t>(b.config.num_layers * L.experts.size);
+    print0("experts placed %s: %s of expert weights per rank, %s per local expert and layer\n",
+           m.moe.c_str(), format_bytes(static_cast<double>(m.expert_bytes)).c_str(),
+           format_bytes(static_cast<double>(m.bytes_per_expert)).c_str());
   }
   print0("loaded in %.1f s: %s of weights per rank (%s read in full per step)\n", m.load_s,
          format_bytes(static_cast<double>(m.weight_bytes)).c_str(),
@@ -186,6 +216,8 @@ nlohmann::json model_json(const ModelBench& b, const LoadedModel& m, DType dtype
           {"parameters", parameter_count(b.config)},
           {"weight_dtype", dtype_name(dtype)},
           {"weight_bytes_per_rank", m.weight_bytes},
+          {"expert_bytes_per_rank", m.expert_bytes},
+          {"moe", m.moe.empty() ? nlohmann::json() : nlohmann::json(m.moe)},
           {"streamed_bytes_per_rank", m.streamed_bytes},
           {"load_s", m.load_s}};
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "model/engine.h"
 #include "model/io/checkpoint.h"
 #include "model/ops/membw.h"
+#include "planner/layout.h"
 #include "sharding/dtype.h"
 
 namespace meshlm::bench {
@@ -35,6 +37,7 @@ struct ModelBenchOptions {
   std::string device, device_memory;  // simulated device (default: this machine's RAM)
   std::string membw = "1GiB";         // bandwidth probe buffer per rank ("0" = skip)
   uint64_t seed = 1;
+  std::string moe;  // MoE placements to run in turn: "tp", "ep", "tp,ep" ("" = the default)
   std::string json;
 };
 
@@ -51,6 +54,7 @@ struct ModelBench {
   ModelConfig config;  // with opt.layers applied
   std::vector<DType> dtypes;
   std::vector<int64_t> batches;
+  std::vector<std::optional<MoeSharding>> placements;  // {nullopt}: the planner's default
   std::unique_ptr<DeviceMesh> mesh;
   uint64_t capacity = 0;
   std::string device_name;
@@ -71,8 +75,14 @@ struct LoadedModel {
   double load_s = 0;
   uint64_t weight_bytes = 0;    // this rank's weights (all tensors)
   uint64_t streamed_bytes = 0;  // of which a decode step reads in full (not the lookup table)
+  // MoE: this rank's expert weights (included above), and one local
+  // expert's in one layer (a step reads it only when a token is routed to it).
+  uint64_t expert_bytes = 0;
+  uint64_t bytes_per_expert = 0;
+  std::string moe;  // the placement ("tp", "ep"; "" for dense models)
 };
-LoadedModel load_model(const ModelBench& b, DType dtype);
+LoadedModel load_model(const ModelBench& b, DType dtype,
+                       std::optional<MoeSharding> moe = std::nullopt);
 
 // Prompt tokens for `slot` (deterministic, in [3, vocab)).
 std::vector<int32_t> bench_prompt(const ModelConfig& config, int32_t slot, int64_t len);
