@@ -33,12 +33,17 @@ namespace {
 //     = 26,550,144; router 32x2880 + 32, gate_up 32x2880x5760 + 32x5760,
 //     down 32x2880x2880 + 32x2880 = 796,631,072; norms 5760; = 823,186,976;
 //     x 24 = 19,756,487,424; + 2880 = 20,914,757,184.
+//   gpt-oss-120b: the same with 128 experts and 36 layers: per layer attention 26,550,144
+//     + router 128x2880 + 128 + experts 128 x (2880x5760 + 5760 + 2880x2880 + 2880)
+//     + norms 5760 = 3,213,080,192; x 36 = 115,670,886,912; + 1,158,266,880 + 2880
+//     = 116,829,156,672 (OpenAI's published 116.83B).
 const std::map<std::string, uint64_t> kPublished = {
     {"tinyllama-1.1b", 1100048384ull},     {"llama-3.2-1b", 1235814400ull},
     {"llama-3.2-3b", 3212749824ull},       {"llama-2-7b", 6738415616ull},
     {"llama-2-13b", 13015864320ull},       {"mistral-7b-v0.1", 7241732096ull},
     {"llama-3.1-70b", 70553706496ull},     {"qwen2-7b", 7615616512ull},
     {"mixtral-8x7b-v0.1", 46702792704ull}, {"gpt-oss-20b", 20914757184ull},
+    {"gpt-oss-120b", 116829156672ull},
 };
 
 }  // namespace

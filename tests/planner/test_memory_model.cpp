@@ -33,6 +33,32 @@ TEST(MemoryModel, WeightBytesWithBlockScales) {
             DType::f32);
 }
 
+// mxfp4: the experts' matrices as gpt-oss ships them (4.25 bits per weight),
+// everything else bf16: the planner's bytes are the released files' bytes —
+// the sum over the file tensors of the MXFP4 layout (uint8 blocks and scales,
+// BF16 elsewhere), and gpt-oss-20b's model.safetensors.index.json total_size.
+TEST(MemoryModel, Mxfp4WeightBytesAreTheReleasedFilesBytes) {
+  for (const char* name : {"gpt-oss-20b", "gpt-oss-120b"}) {
+    const ModelConfig c = ModelConfig::load(name);
+    uint64_t planned = 0, files = 0;
+    for (const TensorInfo& t : tensor_inventory(c)) {
+      planned += weight_bytes(t.shape, storage_dtype(t, DType::mxfp4));
+      for (const FileTensor& f : file_tensors(t, true))
+        files += static_cast<uint64_t>(num_elements(f.shape)) *
+                 (f.part == FileTensor::mx_blocks || f.part == FileTensor::mx_scales ? 1 : 2);
+    }
+    EXPECT_EQ(planned, files) << name;
+    if (std::string(name) == "gpt-oss-20b") EXPECT_EQ(planned, 13761264768u);
+  }
+  // A dense model has no experts: mxfp4 is then bf16 throughout.
+  EXPECT_EQ(storage_dtype({"q", {4096, 4096}, TensorRole::q}, DType::mxfp4), DType::bf16);
+  EXPECT_EQ(storage_dtype({"e", {32, 5760, 2880}, TensorRole::experts_gate_up}, DType::mxfp4),
+            DType::mxfp4);
+  EXPECT_EQ(storage_dtype({"b", {32, 5760}, TensorRole::experts_gate_up_b}, DType::mxfp4),
+            DType::bf16);
+  EXPECT_EQ(weight_bytes({32, 5760, 2880}, DType::mxfp4), 32ull * 5760 * (1440 + 90));
+}
+
 TEST(MemoryModel, KvBytesPerTokenAndSequence) {
   // Llama-2-7B in bf16: 2 (K,V) x 32 layers x 32 heads x 128 x 2 B = 524,288 B per token.
   const ModelConfig l7 = ModelConfig::load("llama-2-7b");
