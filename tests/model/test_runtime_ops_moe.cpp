@@ -39,7 +39,7 @@ Routed route_of(const std::vector<float>& logits, int64_t k, RouterKind kind) {
 
 const std::vector<float> kLogits = {1.0f, 3.0f, -2.0f, 3.0f, 0.5f, 2.0f};
 
-TEST(RuntimeMoe, RouteTopThreeWithATie) {
+TEST(MoeOps, RouteTopThreeWithATie) {
   for (RouterKind kind : kKinds) {
     const Routed r = route_of(kLogits, 3, kind);
     EXPECT_EQ(r.ids, (std::vector<int32_t>{1, 3, 5}));  // 1 and 3 tie: the lower id first
@@ -50,7 +50,7 @@ TEST(RuntimeMoe, RouteTopThreeWithATie) {
   }
 }
 
-TEST(RuntimeMoe, RouteEveryExpertIsTheFullSoftmaxInDescendingOrder) {
+TEST(MoeOps, RouteEveryExpertIsTheFullSoftmaxInDescendingOrder) {
   const std::vector<double> want = {0.3857968623,  0.3857968623,  0.1419267341,
                                     0.05221192763, 0.03166813491, 0.00259947881};
   for (RouterKind kind : kKinds) {
@@ -65,7 +65,7 @@ TEST(RuntimeMoe, RouteEveryExpertIsTheFullSoftmaxInDescendingOrder) {
   }
 }
 
-TEST(RuntimeMoe, RouteOneExpertHasWeightOne) {
+TEST(MoeOps, RouteOneExpertHasWeightOne) {
   for (RouterKind kind : kKinds) {
     const Routed r = route_of({-4.0f, 0.25f, 7.5f, 7.0f}, 1, kind);
     EXPECT_EQ(r.ids, std::vector<int32_t>{2});
@@ -73,7 +73,7 @@ TEST(RuntimeMoe, RouteOneExpertHasWeightOne) {
   }
 }
 
-TEST(RuntimeMoe, RouteEqualLogitsTakeTheLowestIds) {
+TEST(MoeOps, RouteEqualLogitsTakeTheLowestIds) {
   const std::vector<float> flat(8, 0.75f);
   for (RouterKind kind : kKinds) {
     const Routed r = route_of(flat, 4, kind);
@@ -85,7 +85,7 @@ TEST(RuntimeMoe, RouteEqualLogitsTakeTheLowestIds) {
   EXPECT_EQ(r.ids, (std::vector<int32_t>{5, 0, 2}));
 }
 
-TEST(RuntimeMoe, RouteSumsToOneOnRandomLogits) {
+TEST(MoeOps, RouteSumsToOneOnRandomLogits) {
   // A fixed pseudo-random spread over 32 experts (gpt-oss: 4 of 32).
   std::vector<float> logits(32);
   uint32_t x = 12345;
@@ -116,7 +116,7 @@ TEST(RuntimeMoe, RouteSumsToOneOnRandomLogits) {
     }
 }
 
-TEST(RuntimeMoe, RouteNanRanksLast) {
+TEST(MoeOps, RouteNanRanksLast) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<float> logits = {nan, 1.0f, -inf, 2.0f};
@@ -131,7 +131,7 @@ TEST(RuntimeMoe, RouteNanRanksLast) {
   EXPECT_TRUE(std::isnan(all.weights[0]) && std::isnan(all.weights[1]));
 }
 
-TEST(RuntimeMoe, GptOssGluClampsAndReadsInterleavedGateUp) {
+TEST(MoeOps, GptOssGluClampsAndReadsInterleavedGateUp) {
   // Two tokens of inter 3, (gate, up) pairs: (0.5, -0.25), (9, 2) [gate
   // clamped to 7], (-3, 8) [up clamped to 7]; (1.5, -10) [up clamped to -7],
   // (7, 7), (0, 3).
