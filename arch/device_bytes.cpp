@@ -34,8 +34,8 @@ std::vector<BufferSpec> activation_buffers(const ModelConfig& c, const LocalDims
     b.push_back({"router", elems({n, E}, "router")});                  // [rows, E] logits
     b.push_back({"topk_ids", elems({n, k}, "topk_ids"), DType::i32});  // [rows, k]
     b.push_back({"topk_weights", elems({n, k}, "topk_weights")});      // [rows, k]
-    b.push_back({"expert_rows", n, DType::i32});  // [rows] tokens routed to one expert
-    b.push_back({"expert_weights", n});           // [rows] their routing weights
+    b.push_back({"expert_rows", n, DType::i32});               // [rows] tokens routed to one expert
+    b.push_back({"expert_weights", n});                        // [rows] their routing weights
     b.push_back({"expert_in", elems({n, D}, "expert_in")});    // [rows, D] gathered input
     b.push_back({"expert_out", elems({n, D}, "expert_out")});  // [rows, D] one expert's output
   }

@@ -62,7 +62,7 @@ struct ModelConfig {
   bool o_bias = false;         // gpt_oss (attention_bias)
   int64_t num_experts = 0;     // 0 = dense
   int64_t experts_per_token = 0;
-  double swiglu_limit = 7.0;  // gpt_oss: the clamp of its expert GLU
+  double swiglu_limit = 7.0;             // gpt_oss: the clamp of its expert GLU
   std::vector<std::string> layer_types;  // gpt_oss: sliding_attention / full_attention
   DType torch_dtype = DType::bf16;
   int64_t bos_token_id = 1;

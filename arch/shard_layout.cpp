@@ -167,9 +167,8 @@ ShardLayout shard_layout(const ModelConfig& c, const Plan& plan, const std::vect
       const TensorDim dim = r.dims[sd];
       const int64_t unit = unit_size(c, dim.unit);
       if (b.shape[sd] % unit != 0 || b.offset[sd] % unit != 0)
-        bad_spec(b, std::string("whole ") +
-                        (dim.unit == TensorDim::head_dim ? "heads" : "pairs") + " of " +
-                        std::to_string(unit) + " along dimension " + std::to_string(sd) +
+        bad_spec(b, std::string("whole ") + (dim.unit == TensorDim::head_dim ? "heads" : "pairs") +
+                        " of " + std::to_string(unit) + " along dimension " + std::to_string(sd) +
                         " per device (this split gives " + std::to_string(b.shape[sd]) + ")");
       const Slice held{b.offset[sd] / unit, b.shape[sd] / unit};
 

@@ -34,12 +34,14 @@ enum class TensorRole {
   up,                 // L mlp.up_proj.weight                            [I, D]
   down,               // L mlp.down_proj.weight                          [D, I]
   moe_router,         // L block_sparse_moe.gate.weight                  [E, D]
-  moe_w1,             // L block_sparse_moe.experts.w1                   [E, I, D] (stack of experts.{e}.w1.weight)
+  moe_w1,             // L block_sparse_moe.experts.w1                   [E, I, D] (stack of
+                      // experts.{e}.w1.weight)
   moe_w2,             // L block_sparse_moe.experts.w2                   [E, D, I]
   moe_w3,             // L block_sparse_moe.experts.w3                   [E, I, D]
   router,             // L mlp.router.weight                             [E, D]
   router_bias,        // L mlp.router.bias                               [E]
-  experts_gate_up,    // L mlp.experts.gate_up_proj                      [E, 2I, D] (rows gate/up interleaved)
+  experts_gate_up,    // L mlp.experts.gate_up_proj                      [E, 2I, D] (rows gate/up
+                      // interleaved)
   experts_gate_up_b,  // L mlp.experts.gate_up_proj_bias                 [E, 2I]
   experts_down,       // L mlp.experts.down_proj                         [E, D, I]
   experts_down_b,     // L mlp.experts.down_proj_bias                    [E, D]

@@ -34,96 +34,97 @@ int run(const ModelBenchOptions& o) {
   nlohmann::json results = nlohmann::json::array();
   for (DType dtype : b.dtypes)
     for (const std::optional<MoeSharding>& placement : b.placements) {
-    LoadedModel m = load_model(b, dtype, placement);
-    Engine& engine = *m.engine;
-    const ShardLayout& L = engine.layout();
-    print0("# %5s %5s %3s | %10s %10s %12s | %10s %10s %8s %6s\n", "dtype", "batch", "moe",
-           "step(ms)", "tok/s", "ms/token", "GB/s/rank", "membw", "fraction", "load");
-    for (int64_t batch : b.batches) {
-      const int64_t local = batch / dp;
-      std::vector<int32_t> slots(static_cast<size_t>(local)), tokens(slots.size());
-      for (int64_t i = 0; i < local; ++i) slots[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-      const BenchBatch seqs(b.config, local, o.prompt_len);
-      engine.reset_all();
-      engine.prefill(seqs.prefill);
-      int step = 0;
-      // MoE: the expert counts after each step (routing decides what a step reads).
-      std::vector<std::vector<int64_t>> routed;
-      routed.reserve(static_cast<size_t>(o.warmup + o.iters + 1));
-      routed.push_back(engine.expert_token_counts());
-      auto decode = [&] {
-        for (size_t i = 0; i < tokens.size(); ++i)
-          tokens[i] = 3 + static_cast<int32_t>((step * 7919 + static_cast<int>(i) * 31) %
-                                               (b.config.vocab_size - 3));
-        engine.decode_step(slots, tokens);
-        if (moe) routed.push_back(engine.expert_token_counts());
-        ++step;
-      };
-      // Probe passes interleaved with the steps: both see the same machine load.
-      std::vector<std::function<void()>> fns = {decode};
-      if (b.probe) fns.push_back([&] { b.probe->pass(); });
-      const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, fns);
-      const RankSpread t = spread_over_ranks(MPI_COMM_WORLD, median(times[0]));
-      const double step_s = t.max;
-      // Bytes a step reads on this rank: all of them, less (MoE) the local
-      // experts no token of the step was routed to; and the expert load.
-      double read_bytes = static_cast<double>(m.streamed_bytes), load = 0;
-      if (moe) {
-        const int64_t E = b.config.num_experts, timed0 = o.warmup;
-        double touched = 0;
-        std::vector<int64_t> per_expert(static_cast<size_t>(E), 0);
-        for (int64_t s = timed0; s + 1 < static_cast<int64_t>(routed.size()); ++s)
-          for (int64_t i = 0; i < static_cast<int64_t>(routed[0].size()); ++i) {
-            const int64_t n = routed[static_cast<size_t>(s + 1)][static_cast<size_t>(i)] -
-                              routed[static_cast<size_t>(s)][static_cast<size_t>(i)];
-            per_expert[static_cast<size_t>(i % E)] += n;
-            const int64_t e = i % E;
-            if (n > 0 && e >= L.experts.begin && e < L.experts.end()) touched += 1;
+      LoadedModel m = load_model(b, dtype, placement);
+      Engine& engine = *m.engine;
+      const ShardLayout& L = engine.layout();
+      print0("# %5s %5s %3s | %10s %10s %12s | %10s %10s %8s %6s\n", "dtype", "batch", "moe",
+             "step(ms)", "tok/s", "ms/token", "GB/s/rank", "membw", "fraction", "load");
+      for (int64_t batch : b.batches) {
+        const int64_t local = batch / dp;
+        std::vector<int32_t> slots(static_cast<size_t>(local)), tokens(slots.size());
+        for (int64_t i = 0; i < local; ++i) slots[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+        const BenchBatch seqs(b.config, local, o.prompt_len);
+        engine.reset_all();
+        engine.prefill(seqs.prefill);
+        int step = 0;
+        // MoE: the expert counts after each step (routing decides what a step reads).
+        std::vector<std::vector<int64_t>> routed;
+        routed.reserve(static_cast<size_t>(o.warmup + o.iters + 1));
+        routed.push_back(engine.expert_token_counts());
+        auto decode = [&] {
+          for (size_t i = 0; i < tokens.size(); ++i)
+            tokens[i] = 3 + static_cast<int32_t>((step * 7919 + static_cast<int>(i) * 31) %
+                                                 (b.config.vocab_size - 3));
+          engine.decode_step(slots, tokens);
+          if (moe) routed.push_back(engine.expert_token_counts());
+          ++step;
+        };
+        // Probe passes interleaved with the steps: both see the same machine load.
+        std::vector<std::function<void()>> fns = {decode};
+        if (b.probe) fns.push_back([&] { b.probe->pass(); });
+        const auto times = time_interleaved(MPI_COMM_WORLD, o.warmup, o.iters, fns);
+        const RankSpread t = spread_over_ranks(MPI_COMM_WORLD, median(times[0]));
+        const double step_s = t.max;
+        // Bytes a step reads on this rank: all of them, less (MoE) the local
+        // experts no token of the step was routed to; and the expert load.
+        double read_bytes = static_cast<double>(m.streamed_bytes), load = 0;
+        if (moe) {
+          const int64_t E = b.config.num_experts, timed0 = o.warmup;
+          double touched = 0;
+          std::vector<int64_t> per_expert(static_cast<size_t>(E), 0);
+          for (int64_t s = timed0; s + 1 < static_cast<int64_t>(routed.size()); ++s)
+            for (int64_t i = 0; i < static_cast<int64_t>(routed[0].size()); ++i) {
+              const int64_t n = routed[static_cast<size_t>(s + 1)][static_cast<size_t>(i)] -
+                                routed[static_cast<size_t>(s)][static_cast<size_t>(i)];
+              per_expert[static_cast<size_t>(i % E)] += n;
+              const int64_t e = i % E;
+              if (n > 0 && e >= L.experts.begin && e < L.experts.end()) touched += 1;
+            }
+          touched /= o.iters;
+          read_bytes = static_cast<double>(m.streamed_bytes - m.expert_bytes) +
+                       touched * static_cast<double>(m.bytes_per_expert);
+          int64_t sum = 0, most = 0;
+          for (int64_t n : per_expert) {
+            sum += n;
+            most = std::max(most, n);
           }
-        touched /= o.iters;
-        read_bytes = static_cast<double>(m.streamed_bytes - m.expert_bytes) +
-                     touched * static_cast<double>(m.bytes_per_expert);
-        int64_t sum = 0, most = 0;
-        for (int64_t n : per_expert) {
-          sum += n;
-          most = std::max(most, n);
+          load = sum > 0 ? static_cast<double>(most) * E / static_cast<double>(sum) : 0;
         }
-        load = sum > 0 ? static_cast<double>(most) * E / static_cast<double>(sum) : 0;
+        const double gbps = read_bytes / step_s / 1e9;
+        const double membw =
+            b.probe ? spread_over_ranks(MPI_COMM_WORLD,
+                                        static_cast<double>(b.probe->bytes()) / median(times[1]))
+                          .avg
+                    : 0;
+        const double frac = membw > 0 ? gbps * 1e9 / membw : 0;
+        print0("  %5s %5lld %3s | %10.2f %10.2f %12.2f | %10.2f %10.2f %7.1f%% %6.2f\n",
+               dtype_name(dtype), static_cast<long long>(batch), moe ? m.moe.c_str() : "-",
+               step_s * 1e3, static_cast<double>(batch) / step_s, step_s * 1e3, gbps, membw / 1e9,
+               frac * 100, load);
+        nlohmann::json r = {
+            {"dtype", dtype_name(dtype)},
+            {"batch", batch},
+            {"batch_per_replica", local},
+            {"context_tokens", o.prompt_len},
+            {"step_ms", spread_json(t, 1e3)},
+            {"tokens_per_s", static_cast<double>(batch) / step_s},
+            {"time_per_token_ms", step_s * 1e3},
+            {"weight_streaming_GBps", gbps},
+            {"bytes_read_per_step", read_bytes},
+            {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
+            {"model", model_json(b, m, dtype)}};
+        if (membw > 0) {
+          r["membw_GBps"] = membw / 1e9;  // interleaved with these steps
+          r["bandwidth_fraction"] = frac;
+        }
+        if (moe) {
+          r["moe"] = m.moe;
+          r["active_expert_bytes_per_step"] =
+              read_bytes - static_cast<double>(m.streamed_bytes - m.expert_bytes);
+          r["expert_load_max_over_mean"] = load;
+        }
+        results.push_back(r);
       }
-      const double gbps = read_bytes / step_s / 1e9;
-      const double membw =
-          b.probe ? spread_over_ranks(MPI_COMM_WORLD,
-                                      static_cast<double>(b.probe->bytes()) / median(times[1]))
-                        .avg
-                  : 0;
-      const double frac = membw > 0 ? gbps * 1e9 / membw : 0;
-      print0("  %5s %5lld %3s | %10.2f %10.2f %12.2f | %10.2f %10.2f %7.1f%% %6.2f\n",
-             dtype_name(dtype), static_cast<long long>(batch), moe ? m.moe.c_str() : "-",
-             step_s * 1e3, static_cast<double>(batch) / step_s, step_s * 1e3, gbps, membw / 1e9,
-             frac * 100, load);
-      nlohmann::json r = {{"dtype", dtype_name(dtype)},
-                          {"batch", batch},
-                          {"batch_per_replica", local},
-                          {"context_tokens", o.prompt_len},
-                          {"step_ms", spread_json(t, 1e3)},
-                          {"tokens_per_s", static_cast<double>(batch) / step_s},
-                          {"time_per_token_ms", step_s * 1e3},
-                          {"weight_streaming_GBps", gbps},
-                          {"bytes_read_per_step", read_bytes},
-                          {"all_weights_GBps", static_cast<double>(m.weight_bytes) / step_s / 1e9},
-                          {"model", model_json(b, m, dtype)}};
-      if (membw > 0) {
-        r["membw_GBps"] = membw / 1e9;  // interleaved with these steps
-        r["bandwidth_fraction"] = frac;
-      }
-      if (moe) {
-        r["moe"] = m.moe;
-        r["active_expert_bytes_per_step"] =
-            read_bytes - static_cast<double>(m.streamed_bytes - m.expert_bytes);
-        r["expert_load_max_over_mean"] = load;
-      }
-      results.push_back(r);
-    }
     }
   write_model_bench_json(b, "decode", results);
   return 0;

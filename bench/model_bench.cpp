@@ -178,9 +178,10 @@ LoadedModel load_model(const ModelBench& b, DType dtype, std::optional<MoeShardi
     m.moe = L.experts.size < b.config.num_experts ? "ep" : "tp";
     for (const TensorInfo& t : tensor_inventory(b.config))
       if (is_expert_role(t.role))
-        m.expert_bytes +=
-            weight_bytes(plan->sharding_for(t.name).shard_shape(t.shape, t.name), tensor_dtype(*plan, t));
-    m.bytes_per_expert = m.expert_bytes / static_cast<uint64_t>(b.config.num_layers * L.experts.size);
+        m.expert_bytes += weight_bytes(plan->sharding_for(t.name).shard_shape(t.shape, t.name),
+                                       tensor_dtype(*plan, t));
+    m.bytes_per_expert =
+        m.expert_bytes / static_cast<uint64_t>(b.config.num_layers * L.experts.size);
     print0("experts placed %s: %s of expert weights per rank, %s per local expert and layer\n",
            m.moe.c_str(), format_bytes(static_cast<double>(m.expert_bytes)).c_str(),
            format_bytes(static_cast<double>(m.bytes_per_expert)).c_str());

@@ -120,11 +120,11 @@ class Engine {
   ModelWeights weights_;
   KVCache kv_;
   Workspace ws_;
-  std::vector<int64_t> positions_;     // [B_l] next position per slot
-  std::vector<TokenRow> rows_;         // [rows] scratch of one forward pass (preallocated)
-  std::vector<int32_t> tokens_;        // [rows]
-  std::vector<int64_t> logit_rows_;    // [B_l]
-  std::vector<Candidate> candidates_;  // [mp][B_l] greedy_tokens scratch (preallocated)
+  std::vector<int64_t> positions_;      // [B_l] next position per slot
+  std::vector<TokenRow> rows_;          // [rows] scratch of one forward pass (preallocated)
+  std::vector<int32_t> tokens_;         // [rows]
+  std::vector<int64_t> logit_rows_;     // [B_l]
+  std::vector<Candidate> candidates_;   // [mp][B_l] greedy_tokens scratch (preallocated)
   std::vector<int64_t> expert_tokens_;  // [L][E]
   int64_t logits_count_ = 0;
   // What the logits rows of the last pass hold: nothing (after greedy_tokens),

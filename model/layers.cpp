@@ -154,10 +154,10 @@ struct MoeRoles {
 };
 MoeRoles moe_roles(FeedForward f) {
   if (f == FeedForward::mixtral)
-    return {R::moe_router, R::router_bias, R::moe_w1, R::moe_w3, R::moe_w2, R::experts_gate_up_b,
-            R::experts_down_b};
-  return {R::router, R::router_bias, R::experts_gate_up, R::experts_gate_up, R::experts_down,
-          R::experts_gate_up_b, R::experts_down_b};
+    return {R::moe_router, R::router_bias,       R::moe_w1,        R::moe_w3,
+            R::moe_w2,     R::experts_gate_up_b, R::experts_down_b};
+  return {R::router,       R::router_bias,       R::experts_gate_up, R::experts_gate_up,
+          R::experts_down, R::experts_gate_up_b, R::experts_down_b};
 }
 
 }  // namespace
@@ -176,8 +176,8 @@ void moe_block(const BlockContext& ctx, const LayerWeights& w, int64_t n, int64_
   // Routing: every rank of the group computes the same choices from the
   // replicated router.
   column_parallel_linear(ws.xb, n, w[roles.router], &w[roles.router_bias], ws.router);  // [n, E]
-  const RouterKind router = kind == FeedForward::mixtral ? RouterKind::softmax_topk
-                                                         : RouterKind::topk_softmax;
+  const RouterKind router =
+      kind == FeedForward::mixtral ? RouterKind::softmax_topk : RouterKind::topk_softmax;
   for (int64_t r = 0; r < n; ++r) {
     route(ws.router + r * E, E, k, router, ws.topk_ids + r * k, ws.topk_weights + r * k);
     if (expert_tokens)
@@ -186,7 +186,7 @@ void moe_block(const BlockContext& ctx, const LayerWeights& w, int64_t n, int64_
 
   // This device's experts (or expert slices), each over the tokens routed
   // to it, summed into `partial` in expert order.
-  const ShardedTensor &down_b = w[roles.down_bias];
+  const ShardedTensor& down_b = w[roles.down_bias];
   // The down bias is added with its expert when this device holds the
   // expert's whole output; under tp (every device a slice of every expert)
   // once, after the all-reduce.
@@ -214,7 +214,7 @@ void moe_block(const BlockContext& ctx, const LayerWeights& w, int64_t n, int64_
       linear(ws.expert_in, m, w[roles.gate].expert_view(e), ws.gate);  // [m, 2 I_l]
       add_bias(ws.gate, m, w[roles.gate_up_bias], e * 2 * Il, 2 * Il);
       gpt_oss_glu(ws.gate, m, Il, static_cast<float>(c.swiglu_limit), ws.up);  // [m, I_l]
-      linear(ws.up, m, w[roles.down].expert_view(e), ws.expert_out);          // [m, D]
+      linear(ws.up, m, w[roles.down].expert_view(e), ws.expert_out);           // [m, D]
       if (!bias_after) add_bias(ws.expert_out, m, down_b, e * D, D);
     }
     for (int64_t i = 0; i < m; ++i) {

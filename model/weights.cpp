@@ -17,8 +17,8 @@ namespace {
 
 // Rows [row0, row0 + n) of the [rows, cols] matrix at `base` (in the device
 // layout of `dtype`: quantized ones are [scales][data]).
-WeightView matrix_rows(const std::byte* base, DType dtype, int64_t rows, int64_t cols,
-                       int64_t row0, int64_t n) {
+WeightView matrix_rows(const std::byte* base, DType dtype, int64_t rows, int64_t cols, int64_t row0,
+                       int64_t n) {
   if (is_quantized(dtype)) {
     const QuantMatrix m = QuantMatrix::of(base, dtype, rows, cols);
     WeightView v{m.data + row0 * m.row_bytes, dtype, n, cols};

@@ -184,7 +184,8 @@ StepCost decode_step_cost(const CostInputs& in, int64_t batch_local, int64_t con
   const double B = static_cast<double>(batch_local);
   const ExpertLoad moe = expert_load(c, *in.layout, batch_local);
   StepCost s;
-  s.flops = 2.0 * (B * (w.dense_params + w.lm_head_params) + moe.pairs_per_expert * w.expert_params);
+  s.flops =
+      2.0 * (B * (w.dense_params + w.lm_head_params) + moe.pairs_per_expert * w.expert_params);
   s.flops += B * attention_flops(c, *in.layout, context - 1, 1);  // each attends `context` keys
   s.bytes = w.dense_bytes + w.expert_bytes * moe.bytes_fraction +
             static_cast<double>(
@@ -204,9 +205,9 @@ StepCost prefill_cost(const CostInputs& in, int64_t prompt_len, int64_t prefill_
     const bool last = start + T == prompt_len;
     const ExpertLoad moe = expert_load(c, *in.layout, T);
     StepCost s;
-    s.flops = 2.0 * (static_cast<double>(T) * w.dense_params +
-                     moe.pairs_per_expert * w.expert_params) +
-              attention_flops(c, *in.layout, start, T) + (last ? 2.0 * w.lm_head_params : 0.0);
+    s.flops =
+        2.0 * (static_cast<double>(T) * w.dense_params + moe.pairs_per_expert * w.expert_params) +
+        attention_flops(c, *in.layout, start, T) + (last ? 2.0 * w.lm_head_params : 0.0);
     s.bytes = w.dense_bytes + w.expert_bytes * moe.bytes_fraction +
               static_cast<double>(
                   kv_cache_bytes(c, in.layout->local.kv_heads, 1, start + T, in.kv_dtype));

@@ -111,15 +111,14 @@ MeshLayout make_layout(const ModelConfig& c, const AbstractMesh& mesh, DType wei
                                   << " experts) is not divisible by axis 'mp' (size " << mp
                                   << "): --moe ep splits whole experts over mp");
   if (!ep && c.intermediate_size % mp != 0)
-    MESHLM_FAIL("dimension " << (c.is_moe() ? 1 : 0) << " of "
-                             << role_wildcard_name(c.is_moe() ? expert_matrix_role(c)
-                                                              : TensorRole::gate)
-                             << " (size " << c.intermediate_size
-                             << ", intermediate_size) is not divisible by axis 'mp' (size " << mp
-                             << ")"
-                             << (c.is_moe() ? " (--moe tp slices every expert; --moe ep keeps "
-                                              "experts whole)"
-                                            : ""));
+    MESHLM_FAIL(
+        "dimension " << (c.is_moe() ? 1 : 0) << " of "
+                     << role_wildcard_name(c.is_moe() ? expert_matrix_role(c) : TensorRole::gate)
+                     << " (size " << c.intermediate_size
+                     << ", intermediate_size) is not divisible by axis 'mp' (size " << mp << ")"
+                     << (c.is_moe() ? " (--moe tp slices every expert; --moe ep keeps "
+                                      "experts whole)"
+                                    : ""));
   out.kv_replicated = K % mp != 0;
   out.vocab_sharded = c.vocab_size % mp == 0;
   if (out.kv_replicated)

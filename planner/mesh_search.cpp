@@ -200,14 +200,14 @@ std::string explain(const SearchResult& res) {
     ++feasible;
     if (i != *res.chosen && (!runner || better(cs[i], *runner, o))) runner = &cs[i];
   }
-  std::string s = "chosen " + best.label() + " (dp=" + std::to_string(best.dp) +
-                  ", mp=" + std::to_string(best.mp) +
-                  (best.moe && best.mp > 1
-                       ? std::string(", experts ") +
-                             (*best.moe == MoeSharding::ep ? "split whole over mp"
-                                                           : "sliced over mp")
-                       : "") +
-                  "): ";
+  std::string s =
+      "chosen " + best.label() + " (dp=" + std::to_string(best.dp) +
+      ", mp=" + std::to_string(best.mp) +
+      (best.moe && best.mp > 1
+           ? std::string(", experts ") +
+                 (*best.moe == MoeSharding::ep ? "split whole over mp" : "sliced over mp")
+           : "") +
+      "): ";
   if (!runner) return s + "the only mesh that fits; " + what + " " + figure(best);
   const double sb = best.score(o), sr = runner->score(o);
   if (std::fabs(sb - sr) <= kTieTolerance * std::max(sb, sr)) {

@@ -263,13 +263,14 @@ nlohmann::json search_to_json(const SearchResult& r) {
   j["meshes"] = nlohmann::json::array();
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const MeshCandidate& m = r.candidates[i];
-    nlohmann::json e = {{"mesh", m.mesh.shape_string()},
-                        {"moe", m.moe ? nlohmann::json(moe_sharding_name(*m.moe)) : nlohmann::json()},
-                        {"dp", m.dp},
-                        {"mp", m.mp},
-                        {"feasible", m.feasible},
-                        {"chosen", r.chosen && *r.chosen == i},
-                        {"notes", m.notes}};
+    nlohmann::json e = {
+        {"mesh", m.mesh.shape_string()},
+        {"moe", m.moe ? nlohmann::json(moe_sharding_name(*m.moe)) : nlohmann::json()},
+        {"dp", m.dp},
+        {"mp", m.mp},
+        {"feasible", m.feasible},
+        {"chosen", r.chosen && *r.chosen == i},
+        {"notes", m.notes}};
     if (!m.feasible) {
       e["reason"] = m.reason;
       j["meshes"].push_back(e);

@@ -13,8 +13,9 @@ DType parse_dtype(const std::string& s) {
   if (s == "int32" || s == "i32" || s == "I32") return DType::i32;
   if (s == "uint8" || s == "u8" || s == "U8") return DType::u8;
   if (s == "mxfp4" || s == "MXFP4") return DType::mxfp4;
-  MESHLM_FAIL("unknown dtype '"
-              << s << "' (expected one of fp32, bf16, fp16, int8, int4, mxfp4, int32, uint8)");
+  MESHLM_FAIL(
+      "unknown dtype '" << s
+                        << "' (expected one of fp32, bf16, fp16, int8, int4, mxfp4, int32, uint8)");
 }
 
 const char* dtype_name(DType t) {

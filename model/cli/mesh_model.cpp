@@ -38,7 +38,8 @@ std::function<void(uint64_t, uint64_t)> progress_printer(const std::string& what
 // The shipped config a --family stands for.
 std::string family_config(const std::string& family) {
   const std::optional<Family> f = family_of_model_type(family);
-  if (!f) MESHLM_FAIL("unknown --family '" << family << "' (expected one of " << family_list() << ")");
+  if (!f)
+    MESHLM_FAIL("unknown --family '" << family << "' (expected one of " << family_list() << ")");
   switch (*f) {
     case Family::mixtral:
       return "mixtral-8x7b-v0.1";
@@ -205,8 +206,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (make->parsed())
-      return run_make(config, family, o, seed, out, dtype, shard_size, mxfp4);
+    if (make->parsed()) return run_make(config, family, o, seed, out, dtype, shard_size, mxfp4);
     if (quantize->parsed()) return run_quantize(quant_model, quant_dtype, quant_out);
     return run_inspect(path, synthetic, seed, read, read_dtype);
   } catch (const meshlm::Error& e) {

@@ -11,8 +11,8 @@
 #include "model/io/block_copy.h"
 #include "model/io/llama2c_format.h"
 #include "model/io/quantized_checkpoint.h"
-#include "model/ops/quant.h"
 #include "model/io/safetensors_format.h"
+#include "model/ops/quant.h"
 #include "sharding/device_spec.h"
 #include "sharding/error.h"
 

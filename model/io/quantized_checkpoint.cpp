@@ -27,9 +27,8 @@ std::optional<DType> declared_quantization(const nlohmann::json& j, const std::s
   if (method == kMxfp4Method) return DType::mxfp4;
   if (method != kQuantMethod)
     MESHLM_FAIL(where << ": quantization_config.quant_method '" << method.substr(0, 40)
-                      << "' is not supported (meshlm reads '" << kMxfp4Method
-                      << "' (gpt-oss) and '" << kQuantMethod
-                      << "' checkpoints written by mesh-model quantize)");
+                      << "' is not supported (meshlm reads '" << kMxfp4Method << "' (gpt-oss) and '"
+                      << kQuantMethod << "' checkpoints written by mesh-model quantize)");
   const int bits = q.contains("bits") && q["bits"].is_number_integer() ? q["bits"].get<int>() : 0;
   if (bits != 8 && bits != 4)
     MESHLM_FAIL(where << ": quantization_config.bits is "
@@ -45,8 +44,8 @@ std::optional<DType> declared_quantization(const nlohmann::json& j, const std::s
 std::vector<std::string> write_quantized_checkpoint(const Checkpoint& src, const std::string& dir,
                                                     DType dtype, const WriteOptions& options) {
   if (dtype != DType::i8 && dtype != DType::i4)
-    MESHLM_FAIL("mesh-model quantize writes int8 or int4, not " << dtype_name(dtype)
-                                                                << " (mxfp4: mesh-model make --mxfp4)");
+    MESHLM_FAIL("mesh-model quantize writes int8 or int4, not "
+                << dtype_name(dtype) << " (mxfp4: mesh-model make --mxfp4)");
   fs::create_directories(dir);
   for (const char* stale : {"model.safetensors", "model.safetensors.index.json"})
     fs::remove(fs::path(dir) / stale);

@@ -2,10 +2,10 @@
 // Hugging Face directory whose config.json says
 //   "quantization_config": {"quant_method": "meshlm-block32", "bits": 8 | 4}
 // and whose safetensors hold every matrix (a stack [E, rows, cols] as the
-// matrix [E * rows, cols]) as two tensors: `<name>` (U8 [rows, row bytes]: the rows' int8 bytes q + 128, or int4 nibbles q + 8, as
-// in device memory) and `<name>.scales` (BF16 [rows, ceil(cols / 32)]);
-// norms, biases, sinks are BF16. Loading one gives the tensors of the model's
-// shapes in int8/int4, read block by block without requantizing.
+// matrix [E * rows, cols]) as two tensors: `<name>` (U8 [rows, row bytes]: the rows' int8 bytes q +
+// 128, or int4 nibbles q + 8, as in device memory) and `<name>.scales` (BF16 [rows, ceil(cols /
+// 32)]); norms, biases, sinks are BF16. Loading one gives the tensors of the model's shapes in
+// int8/int4, read block by block without requantizing.
 #pragma once
 
 #include <nlohmann/json.hpp>

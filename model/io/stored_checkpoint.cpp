@@ -86,8 +86,9 @@ void StoredCheckpoint::validate_against_config(const std::string& where, bool mx
     if (t.shape != f.shape)
       MESHLM_FAIL("tensor '" << f.name << "' in " << (t.file ? t.file->path() : where)
                              << " has shape " << shape_to_string(t.shape) << " but the config "
-                             << (f.name == info.name ? "" : "(" + info.name + " " +
-                                                                shape_to_string(info.shape) + ") ")
+                             << (f.name == info.name
+                                     ? ""
+                                     : "(" + info.name + " " + shape_to_string(info.shape) + ") ")
                              << "expects " << shape_to_string(f.shape)
                              << ": the config does not match the checkpoint");
     used.insert(f.name);

@@ -21,9 +21,9 @@ namespace meshlm {
 // store it: row-major in a mapped file, possibly transposed, quantized, or
 // one file tensor per expert.
 struct StoredTensor {
-  const std::byte* data = nullptr;  // first element (quantized: the first row's data)
-  DType dtype = DType::f32;         // f32, bf16, f16; int8/int4/mxfp4 when quantized
-  const bf16* scales = nullptr;     // int8/int4: [rows][ceil(cols / 32)] block scales
+  const std::byte* data = nullptr;     // first element (quantized: the first row's data)
+  DType dtype = DType::f32;            // f32, bf16, f16; int8/int4/mxfp4 when quantized
+  const bf16* scales = nullptr;        // int8/int4: [rows][ceil(cols / 32)] block scales
   const uint8_t* exponents = nullptr;  // mxfp4: [rows][ceil(cols / 32)] E8M0 scales
   Shape shape;                         // logical; quantized: [..., rows, cols] elements
   const MappedFile* file = nullptr;

@@ -43,13 +43,13 @@ void read_plain(const std::string& name, const StoredTensor& t, const Shape& off
   const int64_t src_bytes = element_bytes(t.dtype), dst_bytes = element_bytes(dst_dtype);
   const std::vector<int64_t>* row_map = t.row_map.get();
   const int64_t row_elems = t.shape.empty() ? 1 : num_elements(t.shape) / t.shape[0];
-  for_each_block_run(
-      t.shape, offset, block, row_map != nullptr, [&](int64_t src, int64_t dst_index, int64_t n) {
-        if (row_map) src = (*row_map)[src / row_elems] * row_elems + src % row_elems;
-        if (!convert_elements(t.data + src * src_bytes, t.dtype, out + dst_index * dst_bytes,
-                              dst_dtype, n))
-          non_finite(name, t, src, n);
-      });
+  for_each_block_run(t.shape, offset, block, row_map != nullptr,
+                     [&](int64_t src, int64_t dst_index, int64_t n) {
+                       if (row_map) src = (*row_map)[src / row_elems] * row_elems + src % row_elems;
+                       if (!convert_elements(t.data + src * src_bytes, t.dtype,
+                                             out + dst_index * dst_bytes, dst_dtype, n))
+                         non_finite(name, t, src, n);
+                     });
 }
 
 // Logical [..., R, C] stored as [..., C, R]: each stored row c gives column
@@ -100,14 +100,14 @@ void read_quantized(const std::string& name, const StoredTensor& t, const Shape&
   const int64_t b0 = c0 / kQuantBlock, nb = quant_blocks(n), bytes = quant_row_bytes(t.dtype, n);
   const int64_t byte0 = static_cast<int64_t>(dtype_bytes(t.dtype, static_cast<uint64_t>(c0)));
   const int64_t scale_bytes = static_cast<int64_t>(dtype_bytes(quant_scale_dtype(t.dtype), 1));
-  const auto* scale_base = t.dtype == DType::mxfp4
-                               ? reinterpret_cast<const std::byte*>(t.exponents)
-                               : reinterpret_cast<const std::byte*>(t.scales);
+  const auto* scale_base = t.dtype == DType::mxfp4 ? reinterpret_cast<const std::byte*>(t.exponents)
+                                                   : reinterpret_cast<const std::byte*>(t.scales);
   const bool same = dst_dtype == t.dtype;
   if (!same && dst_dtype != DType::f32 && dst_dtype != DType::bf16 && dst_dtype != DType::f16)
     MESHLM_FAIL("quantized tensor '" << name << "' (" << dtype_name(t.dtype) << ") can be read as "
-                                     << dtype_name(t.dtype) << " or dequantized to fp32, bf16 or "
-                                                               "fp16, not as "
+                                     << dtype_name(t.dtype)
+                                     << " or dequantized to fp32, bf16 or "
+                                        "fp16, not as "
                                      << dtype_name(dst_dtype));
   std::vector<float> f32(same ? 0 : static_cast<size_t>(n));
   for (int64_t m = 0; m < lead; ++m) {
@@ -166,7 +166,8 @@ void read_stored(const std::string& name, const StoredTensor& t, const Shape& of
                  const Shape& block, DType dst_dtype, std::byte* dst) {
   if (!t.parts.empty()) {  // a stack of per-expert tensors
     check_range(name, t.shape, offset, block);
-    const Shape sub_offset(offset.begin() + 1, offset.end()), sub_block(block.begin() + 1, block.end());
+    const Shape sub_offset(offset.begin() + 1, offset.end()),
+        sub_block(block.begin() + 1, block.end());
     const uint64_t step = weight_bytes(sub_block, dst_dtype);
     for (int64_t e = 0; e < block[0]; ++e)
       read_stored(name, t.parts[static_cast<size_t>(offset[0] + e)], sub_offset, sub_block,

@@ -73,7 +73,8 @@ TEST(TensorRoles, FindTensorKnowsRoleAndLayer) {
 // How the Hugging Face files hold each logical tensor.
 TEST(TensorRoles, FileTensors) {
   const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
-  const auto w2 = file_tensors(*find_tensor(mix, "model.layers.2.block_sparse_moe.experts.w2"), false);
+  const auto w2 =
+      file_tensors(*find_tensor(mix, "model.layers.2.block_sparse_moe.experts.w2"), false);
   ASSERT_EQ(w2.size(), 8u);
   EXPECT_EQ(w2[5].name, "model.layers.2.block_sparse_moe.experts.5.w2.weight");
   EXPECT_EQ(w2[5].shape, (Shape{4096, 14336}));

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,13 +33,14 @@ inline std::vector<std::string> meshes_of_world() {
 
 inline Plan make_plan(const ModelConfig& c, const AbstractMesh& mesh, int64_t batch,
                       int64_t seq_len, DType weights = DType::f32, DType kv = DType::f32,
-                      int64_t prefill_chunk = 0) {
+                      int64_t prefill_chunk = 0, std::optional<MoeSharding> moe = std::nullopt) {
   PlanRequest req;
   req.weight_dtype = weights;
   req.kv_dtype = kv;
   req.batch = batch;
   req.seq_len = seq_len;
   req.prefill_chunk = prefill_chunk;
+  req.moe = moe;
   return plan_for_mesh(c, mesh, req);
 }
 
@@ -52,12 +54,12 @@ struct Deployment {
   // On `comm` (MPI_COMM_WORLD, or MPI_COMM_SELF for a single-device twin).
   Deployment(MPI_Comm comm, const std::string& shape, const Checkpoint& ckpt, int64_t batch,
              int64_t seq_len, DType weights = DType::f32, DType kv = DType::f32,
-             int64_t prefill_chunk = 0) {
+             int64_t prefill_chunk = 0, std::optional<MoeSharding> moe = std::nullopt) {
     mesh = std::make_unique<DeviceMesh>(comm, AbstractMesh::parse(shape));
     memory = std::make_unique<DeviceMemory>(uint64_t{1} << 32, mesh->rank());
     const int64_t dp = mesh->abstract().axis_size("dp");
     plan = make_plan(ckpt.config(), mesh->abstract(), (batch + dp - 1) / dp * dp, seq_len, weights,
-                     kv, prefill_chunk);
+                     kv, prefill_chunk, moe);
     engine = std::make_unique<Engine>(ckpt, plan, *mesh, *memory);
   }
 };
@@ -85,6 +87,50 @@ inline std::vector<float> copy_logits(const LogitsView& l) {
   std::vector<float> out(static_cast<size_t>(l.vocab()));
   for (int64_t v = 0; v < l.vocab(); ++v) out[static_cast<size_t>(v)] = l.at(v);
   return out;
+}
+
+// Logits of each sequence at each step: prefill (last prompt token), then
+// one per decode step fed with the given tokens (teacher forcing).
+using Trace = std::vector<std::vector<std::vector<float>>>;  // [sequence][step][vocab]
+
+// Runs the sequences of this rank's dp replica for `steps` logit vectors each
+// (the prefill's, then steps - 1 decode steps fed with fed[g]); returns their
+// traces (other replicas' sequences stay empty). With `check_greedy`, each
+// pass's distributed greedy argmax must agree with the gathered logits'.
+inline Trace trace_logits(Engine& e, const std::vector<std::vector<int32_t>>& prompts,
+                          const std::vector<std::vector<int32_t>>& fed, int64_t steps,
+                          bool check_greedy = false) {
+  const ShardLayout& L = e.layout();
+  Trace t(prompts.size());
+  std::vector<SlotTokens> mine;
+  std::vector<size_t> global;
+  for (size_t g = L.dp_index; g < prompts.size(); g += L.dp) {
+    mine.push_back({static_cast<int32_t>(g / L.dp), prompts[g]});
+    global.push_back(g);
+  }
+  if (mine.empty()) return t;
+  auto record = [&] {
+    for (size_t i = 0; i < global.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
+    if (!check_greedy) return;
+    std::vector<int32_t> greedy(global.size());
+    e.greedy_tokens(greedy);
+    for (size_t i = 0; i < global.size(); ++i) {
+      std::vector<float> l = t[global[i]].back();
+      EXPECT_EQ(greedy[i], argmax(LogitsView{l.data(), static_cast<int64_t>(l.size()), 0, 1}));
+    }
+  };
+  e.reset_all();
+  e.prefill(mine);
+  record();
+  std::vector<int32_t> slots, tokens;
+  for (auto& m : mine) slots.push_back(m.slot);
+  for (int64_t step = 0; step + 1 < steps; ++step) {
+    tokens.clear();
+    for (size_t g : global) tokens.push_back(fed[g][static_cast<size_t>(step)]);
+    e.decode_step(slots, tokens);
+    record();
+  }
+  return t;
 }
 
 }  // namespace meshlm::test

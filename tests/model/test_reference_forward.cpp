@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,19 +17,21 @@
 #include "common/reference_forward.h"
 #include "common/reference_model.h"
 #include "model/accuracy.h"
+#include "model/io/checkpoint_writer.h"
 #include "runtime_test_util.h"
 #include "scaled_checkpoint.h"
 
 namespace meshlm::test {
 namespace {
 
-using Trace = std::vector<std::vector<float>>;
+using SequenceLogits = std::vector<std::vector<float>>;
 
 // The runtime's logits at positions first-1 .. T-1: it prefills tokens[0, first)
 // and then feeds the rest one decode step at a time.
-Trace runtime_logits(const Checkpoint& ckpt, const std::vector<int32_t>& tokens, size_t first) {
+SequenceLogits runtime_logits(const Checkpoint& ckpt, const std::vector<int32_t>& tokens,
+                              size_t first, DType weights) {
   Deployment d(MPI_COMM_WORLD, "1x1", ckpt, 1,
-               std::min<int64_t>(ckpt.config().max_position_embeddings, 512));
+               std::min<int64_t>(ckpt.config().max_position_embeddings, 512), weights);
   return teacher_forced_logits(*d.engine,
                                std::vector<int32_t>(tokens.begin(), tokens.begin() + first),
                                std::vector<int32_t>(tokens.begin() + first, tokens.end()));
@@ -40,7 +43,8 @@ Trace runtime_logits(const Checkpoint& ckpt, const std::vector<int32_t>& tokens,
 struct Diff {
   double max_abs = 0, max_ref = 0;
 };
-Diff compare_traces(const Trace& runtime, const Trace& reference, size_t first, double tol) {
+Diff compare_traces(const SequenceLogits& runtime, const SequenceLogits& reference, size_t first,
+                    double tol) {
   EXPECT_EQ(runtime.size(), reference.size() - first + 1);
   Diff d;
   for (size_t r = 0; r < runtime.size() && r + first - 1 < reference.size(); ++r) {
@@ -64,14 +68,14 @@ Diff compare_traces(const Trace& runtime, const Trace& reference, size_t first, 
 
 // Runtime vs reference along `tokens`, decoding every position and also
 // prefilling the first half; returns the largest difference seen.
-double check_against_runtime(const Checkpoint& ckpt, const std::vector<int32_t>& tokens,
-                             double tol) {
-  const Trace want = reference_logits(ckpt, tokens);
+double check_against_runtime(const Checkpoint& ckpt, const std::vector<int32_t>& tokens, double tol,
+                             DType weights = DType::f32) {
+  const SequenceLogits want = reference_logits(ckpt, tokens);
   EXPECT_EQ(want.size(), tokens.size());
   double worst = 0, largest = 0;
   for (size_t first : {size_t{1}, tokens.size() / 2}) {
     SCOPED_TRACE("prefill of " + std::to_string(first) + " tokens");
-    const Diff d = compare_traces(runtime_logits(ckpt, tokens, first), want, first, tol);
+    const Diff d = compare_traces(runtime_logits(ckpt, tokens, first, weights), want, first, tol);
     EXPECT_LE(d.max_abs, tol) << "largest reference logit " << d.max_ref;
     EXPECT_GT(d.max_ref, 0.1) << "degenerate logits";
     worst = std::max(worst, d.max_abs);
@@ -217,6 +221,27 @@ TEST_P(ReferenceSynthetic, LogitsMatchTheRuntime) {
 
 INSTANTIATE_TEST_SUITE_P(Families, ReferenceSynthetic, ::testing::ValuesIn(kSynthetic),
                          [](const auto& info) { return info.param.name; });
+
+// gpt-oss as released: its experts in MXFP4 files (blocks and scales), run
+// with the experts kept in MXFP4 in device memory and multiplied from it.
+// The reference reads the same files dequantized (exact in fp32), so only
+// the order of sums differs.
+TEST(ReferenceForward, GptOssMxfp4FilesMatchTheRuntime) {
+  const SyntheticCase& oss = kSynthetic[std::size(kSynthetic) - 1];
+  nlohmann::json j = oss.config;
+  j["intermediate_size"] = 128;  // whole blocks of 32 along down_proj's input
+  const ModelConfig config = ModelConfig::from_hf_json(j, "gpt_oss_mxfp4");
+  std::string dir = (std::filesystem::temp_directory_path() / "meshlm-ref-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  WriteOptions mx;
+  mx.mxfp4 = true;
+  write_safetensors_checkpoint(ScaledCheckpoint(synthetic_checkpoint(config, 7), oss.scale), dir,
+                               mx);
+  const auto ckpt = open_checkpoint(dir);
+  ASSERT_EQ(ckpt->stored_dtype("model.layers.0.mlp.experts.gate_up_proj"), DType::mxfp4);
+  check_against_runtime(*ckpt, pseudo_random_tokens(24, config.vocab_size, 3), 1e-4, DType::mxfp4);
+  std::filesystem::remove_all(dir);
+}
 
 // YaRN of gpt-oss-20b (hd 64, θ 150000, factor 32 over 4096 positions, beta
 // 32 and 1): values of openai/gpt-oss's _compute_concentration_and_inv_freq

@@ -106,48 +106,9 @@ std::vector<std::vector<int32_t>> random_prompts(int64_t vocab, uint32_t seed) {
 
 constexpr int64_t kNewTokens = 12;
 
-// Logits of each sequence at each step: prefill (last prompt token), then
-// one per decode step fed with the given tokens (teacher forcing).
-using Trace = std::vector<std::vector<std::vector<float>>>;  // [sequence][step][vocab]
-
-// Copies the logits of the last pass into the trace, and checks that the
-// distributed greedy argmax agrees with the argmax of the gathered logits.
-void record(Engine& e, Trace& t, const std::vector<size_t>& global) {
-  std::vector<int32_t> greedy(global.size());
-  for (size_t i = 0; i < global.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
-  e.greedy_tokens(greedy);
-  for (size_t i = 0; i < global.size(); ++i) {
-    std::vector<float> l = t[global[i]].back();
-    EXPECT_EQ(greedy[i], argmax(LogitsView{l.data(), static_cast<int64_t>(l.size()), 0, 1}));
-  }
-}
-
-// Runs the sequences of this rank's dp replica; returns their traces (other
-// sequences stay empty).
 Trace trace(Deployment& d, const std::vector<std::vector<int32_t>>& prompts,
             const std::vector<std::vector<int32_t>>& fed) {
-  Engine& e = *d.engine;
-  const ShardLayout& L = e.layout();
-  Trace t(prompts.size());
-  std::vector<SlotTokens> mine;
-  std::vector<size_t> global;
-  for (size_t g = L.dp_index; g < prompts.size(); g += L.dp) {
-    mine.push_back({static_cast<int32_t>(g / L.dp), prompts[g]});
-    global.push_back(g);
-  }
-  if (mine.empty()) return t;
-  e.reset_all();
-  e.prefill(mine);
-  record(e, t, global);
-  std::vector<int32_t> slots, tokens;
-  for (auto& m : mine) slots.push_back(m.slot);
-  for (int64_t step = 0; step + 1 < kNewTokens; ++step) {
-    tokens.clear();
-    for (size_t g : global) tokens.push_back(fed[g][static_cast<size_t>(step)]);
-    e.decode_step(slots, tokens);
-    record(e, t, global);
-  }
-  return t;
+  return trace_logits(*d.engine, prompts, fed, kNewTokens, /*check_greedy=*/true);
 }
 
 TEST(RuntimeEquivalence, LogitsAndTokensMatchSingleDevice) {

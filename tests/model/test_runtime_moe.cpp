@@ -24,20 +24,12 @@ constexpr double kMaxAbsError = 1e-5;  // relative to max(1, max |logit|)
 constexpr double kMaxNmse = 1e-11;
 
 nlohmann::json mixtral_config() {
-  return {{"model_type", "mixtral"},
-          {"hidden_size", 64},
-          {"intermediate_size", 128},
-          {"num_hidden_layers", 2},
-          {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},
-          {"num_local_experts", 4},
-          {"num_experts_per_tok", 2},
-          {"vocab_size", 256},
-          {"max_position_embeddings", 64},
-          {"sliding_window", 6},
-          {"tie_word_embeddings", false},
-          {"rope_theta", 10000.0},
-          {"torch_dtype", "float32"}};
+  return {
+      {"model_type", "mixtral"},       {"hidden_size", 64},        {"intermediate_size", 128},
+      {"num_hidden_layers", 2},        {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+      {"num_local_experts", 4},        {"num_experts_per_tok", 2}, {"vocab_size", 256},
+      {"max_position_embeddings", 64}, {"sliding_window", 6},      {"tie_word_embeddings", false},
+      {"rope_theta", 10000.0},         {"torch_dtype", "float32"}};
 }
 
 nlohmann::json gpt_oss_config() {
@@ -94,59 +86,6 @@ std::vector<std::vector<int32_t>> prompts_of(int64_t vocab) {
 
 constexpr int64_t kNewTokens = 10;
 
-// A model placed on a mesh with a given expert placement.
-struct MoeDeployment {
-  std::unique_ptr<DeviceMesh> mesh;
-  std::unique_ptr<DeviceMemory> memory;
-  Plan plan;
-  std::unique_ptr<Engine> engine;
-  MoeDeployment(MPI_Comm comm, const std::string& shape, const Checkpoint& ckpt, int64_t batch,
-                DType weights, MoeSharding moe) {
-    mesh = std::make_unique<DeviceMesh>(comm, AbstractMesh::parse(shape));
-    memory = std::make_unique<DeviceMemory>(uint64_t{1} << 32, mesh->rank());
-    const int64_t dp = mesh->abstract().axis_size("dp");
-    PlanRequest req;
-    req.weight_dtype = weights;
-    req.batch = (batch + dp - 1) / dp * dp;
-    req.seq_len = ckpt.config().max_position_embeddings;
-    req.moe = moe;
-    plan = plan_for_mesh(ckpt.config(), mesh->abstract(), req);
-    engine = std::make_unique<Engine>(ckpt, plan, *mesh, *memory);
-  }
-};
-
-// Logits of each sequence: after prefill, then after each decode step fed
-// with the given tokens. [sequence][step][vocab]; other replicas' stay empty.
-using Trace = std::vector<std::vector<std::vector<float>>>;
-
-Trace trace(Engine& e, const std::vector<std::vector<int32_t>>& prompts,
-            const std::vector<std::vector<int32_t>>& fed) {
-  const ShardLayout& L = e.layout();
-  Trace t(prompts.size());
-  std::vector<SlotTokens> mine;
-  std::vector<size_t> global;
-  for (size_t g = L.dp_index; g < prompts.size(); g += L.dp) {
-    mine.push_back({static_cast<int32_t>(g / L.dp), prompts[g]});
-    global.push_back(g);
-  }
-  if (mine.empty()) return t;
-  auto record = [&] {
-    for (size_t i = 0; i < global.size(); ++i) t[global[i]].push_back(copy_logits(e.logits(i)));
-  };
-  e.reset_all();
-  e.prefill(mine);
-  record();
-  std::vector<int32_t> slots, tokens;
-  for (auto& m : mine) slots.push_back(m.slot);
-  for (int64_t step = 0; step + 1 < kNewTokens; ++step) {
-    tokens.clear();
-    for (size_t g : global) tokens.push_back(fed[g][static_cast<size_t>(step)]);
-    e.decode_step(slots, tokens);
-    record();
-  }
-  return t;
-}
-
 // Whether the planner accepts the placement on this mesh (mp 3 divides
 // neither these experts nor these heads).
 bool placeable(const ModelConfig& c, const std::string& shape, DType weights, MoeSharding moe) {
@@ -169,7 +108,8 @@ TEST(RuntimeMoe, EveryMeshAndPlacementMatchesSingleDevice) {
     greedy.max_new_tokens = kNewTokens;
     greedy.stop_ids = {};
 
-    MoeDeployment one(MPI_COMM_SELF, "1x1", *ckpt, B, v.weights, MoeSharding::tp);
+    const int64_t S = config.max_position_embeddings;
+    Deployment one(MPI_COMM_SELF, "1x1", *ckpt, B, S, v.weights, DType::f32, 0, MoeSharding::tp);
     const auto ref = generate(*one.engine, *one.mesh, prompts, greedy);
     std::vector<std::vector<int32_t>> ref_ids;
     for (auto& s : ref.sequences) ref_ids.push_back(s.generated_ids);
@@ -177,7 +117,7 @@ TEST(RuntimeMoe, EveryMeshAndPlacementMatchesSingleDevice) {
     const auto& counts = one.engine->expert_token_counts();
     ASSERT_EQ(counts.size(), static_cast<size_t>(config.num_layers * config.num_experts));
     for (size_t i = 0; i < counts.size(); ++i) EXPECT_GT(counts[i], 0) << "layer/expert " << i;
-    const Trace ref_trace = trace(*one.engine, prompts, ref_ids);
+    const Trace ref_trace = trace_logits(*one.engine, prompts, ref_ids, kNewTokens);
 
     int placements = 0;
     for (const std::string& shape : meshes_of_world())
@@ -185,7 +125,7 @@ TEST(RuntimeMoe, EveryMeshAndPlacementMatchesSingleDevice) {
         if (!placeable(config, shape, v.weights, moe)) continue;
         SCOPED_TRACE("mesh " + shape + " --moe " + moe_sharding_name(moe));
         ++placements;
-        MoeDeployment d(MPI_COMM_WORLD, shape, *ckpt, B, v.weights, moe);
+        Deployment d(MPI_COMM_WORLD, shape, *ckpt, B, S, v.weights, DType::f32, 0, moe);
         const auto got = generate(*d.engine, *d.mesh, prompts, greedy);
         for (size_t i = 0; i < prompts.size(); ++i)
           EXPECT_EQ(got.sequences[i].generated_ids, ref_ids[i]) << "sequence " << i;
@@ -196,7 +136,7 @@ TEST(RuntimeMoe, EveryMeshAndPlacementMatchesSingleDevice) {
         EXPECT_EQ(d.memory->peak(MemCategory::activations), want.at("activations"));
         EXPECT_EQ(d.memory->peak(MemCategory::comm), want.at("comm"));
 
-        const Trace t = trace(*d.engine, prompts, ref_ids);
+        const Trace t = trace_logits(*d.engine, prompts, ref_ids, kNewTokens);
         double worst_abs = 0, worst_nmse = 0;
         for (size_t g = 0; g < t.size(); ++g)
           for (size_t s = 0; s < t[g].size(); ++s) {
@@ -210,8 +150,7 @@ TEST(RuntimeMoe, EveryMeshAndPlacementMatchesSingleDevice) {
         EXPECT_LE(worst_nmse, kMaxNmse);
         if (world_rank() == 0)
           std::printf("  %-14s mesh %s --moe %s: max abs error %.3g, max NMSE %.3g\n",
-                      v.name.c_str(), shape.c_str(), moe_sharding_name(moe), worst_abs,
-                      worst_nmse);
+                      v.name.c_str(), shape.c_str(), moe_sharding_name(moe), worst_abs, worst_nmse);
       }
     EXPECT_GE(placements, 1);
   }
@@ -249,9 +188,9 @@ TEST(RuntimeMoe, Mxfp4AndBf16LayoutsGiveTheSameTokens) {
   for (const std::string& shape : meshes_of_world()) {
     if (!placeable(config, shape, DType::mxfp4, MoeSharding::tp)) continue;
     SCOPED_TRACE("mesh " + shape);
-    const int64_t B = static_cast<int64_t>(prompts.size());
-    MoeDeployment a(MPI_COMM_WORLD, shape, *plain, B, DType::mxfp4, MoeSharding::tp);
-    MoeDeployment b(MPI_COMM_WORLD, shape, *mx, B, DType::mxfp4, MoeSharding::tp);
+    const int64_t B = static_cast<int64_t>(prompts.size()), S = config.max_position_embeddings;
+    Deployment a(MPI_COMM_WORLD, shape, *plain, B, S, DType::mxfp4, DType::f32, 0, MoeSharding::tp);
+    Deployment b(MPI_COMM_WORLD, shape, *mx, B, S, DType::mxfp4, DType::f32, 0, MoeSharding::tp);
     const auto ta = generate(*a.engine, *a.mesh, prompts, greedy);
     const auto tb = generate(*b.engine, *b.mesh, prompts, greedy);
     for (size_t i = 0; i < prompts.size(); ++i)

@@ -119,7 +119,8 @@ TEST(Layout, DivisibilityErrorsNameTensorDimensionAndAxis) {
 TEST(Layout, MoeFamilies) {
   const ModelConfig mix = ModelConfig::load("mixtral-8x7b-v0.1");
   const MeshLayout m = make_layout(mix, dp_mp_mesh(1, 4), DType::bf16);
-  const PartitionSpec ep3 = PartitionSpec::of({"mp", "", ""}), tp_out = PartitionSpec::of({"", "mp", ""}),
+  const PartitionSpec ep3 = PartitionSpec::of({"mp", "", ""}),
+                      tp_out = PartitionSpec::of({"", "mp", ""}),
                       tp_in = PartitionSpec::of({"", "", "mp"});
   EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.gate.weight"), rep2);
   EXPECT_EQ(spec_of(m, "model.layers.3.block_sparse_moe.experts.w1"), tp_out);
@@ -140,7 +141,8 @@ TEST(Layout, MoeFamilies) {
   EXPECT_EQ(spec_of(g, "model.layers.0.mlp.experts.down_proj_bias"), col);
   const MeshLayout gt = make_layout(oss, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::tp);
   EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.gate_up_proj"), tp_out);
-  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.gate_up_proj_bias"), PartitionSpec::of({"", "mp"}));
+  EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.gate_up_proj_bias"),
+            PartitionSpec::of({"", "mp"}));
   EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.down_proj"), tp_in);
   EXPECT_EQ(spec_of(gt, "model.layers.0.mlp.experts.down_proj_bias"), rep2);  // added once
   EXPECT_EQ(gt.local.intermediate, 2880 / 4);
