@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "model/ops/linear.h"
 #include "sharding/dtype.h"
 
 namespace meshlm::ops_detail {
@@ -21,5 +22,10 @@ bool have_lane_gemm();
 template <class WT>
 void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
                const float* bias, bool accumulate);
+
+// The same for mxfp4 weights (w.data and w.exponents), each panel decoded
+// exactly to fp32 (linear_mxfp4.h): the bits of lane_gemm on the dequantized matrix.
+void lane_gemm_mxfp4(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
+                     bool accumulate);
 
 }  // namespace meshlm::ops_detail

@@ -6,20 +6,23 @@ set -euo pipefail
 model=$1 out=$2
 rm -rf "$out"
 mkdir -p "$out"
-make=("$model" make --layers 2 --dim 64 --hidden-dim 128 --vocab 256 --seq-len 64 --experts 4
-      --top-k 2 --seed 5)
-"${make[@]}" --family mixtral --heads 4 --kv-heads 2 --window 6 --shard-size 64KiB --out "$out/mixtral"
-"${make[@]}" --family gpt_oss --heads 8 --kv-heads 2 --head-dim 16 --window 4 --dtype bf16 --mxfp4 \
-  --out "$out/oss"
+make=("$model" make --layers 2 --vocab 256 --seq-len 64 --experts 4 --top-k 2 --seed 5)
+"${make[@]}" --family mixtral --dim 64 --hidden-dim 128 --heads 4 --kv-heads 2 --window 6 \
+  --shard-size 64KiB --out "$out/mixtral"
+"${make[@]}" --family gpt_oss --dim 64 --hidden-dim 128 --heads 8 --kv-heads 2 --head-dim 16 \
+  --window 4 --dtype bf16 --mxfp4 --out "$out/oss"
 # 6 heads: a 1x3 mesh divides them, not the 4 experts.
-"${make[@]}" --family mixtral --heads 6 --kv-heads 3 --dim 96 --out "$out/mixtral_6_heads"
+"${make[@]}" --family mixtral --dim 96 --hidden-dim 128 --heads 6 --kv-heads 3 \
+  --out "$out/mixtral_6_heads"
 # I = 96: a 1x2 split of down_proj's input gives 48 columns, not whole blocks of 32.
-"${make[@]}" --family gpt_oss --heads 8 --kv-heads 2 --head-dim 16 --hidden-dim 96 --mxfp4 \
-  --out "$out/oss_i96"
+"${make[@]}" --family gpt_oss --dim 64 --hidden-dim 96 --heads 8 --kv-heads 2 --head-dim 16 \
+  --mxfp4 --out "$out/oss_i96"
 
-# The config says 5 experts, the files hold 4.
-cp -r "$out/mixtral" "$out/mixtral_5_experts"
-sed -i -E 's/"num_local_experts": *4/"num_local_experts": 5/' "$out/mixtral_5_experts/config.json"
+# Expert 3's w1 of layer 1 renamed away (same length: the files stay valid).
+cp -r "$out/mixtral" "$out/mixtral_missing_expert"
+sed -i 's/layers\.1\.block_sparse_moe\.experts\.3\.w1\.weight/layers.1.block_sparse_moe.experts.3.w9.weight/' \
+  "$out"/mixtral_missing_expert/model*
+grep -aq 'experts.3.w9.weight' "$out"/mixtral_missing_expert/model.safetensors.index.json
 # Top-5 of 4 experts.
 cp -r "$out/mixtral" "$out/mixtral_top5"
 sed -i -E 's/"num_experts_per_tok": *2/"num_experts_per_tok": 5/' "$out/mixtral_top5/config.json"

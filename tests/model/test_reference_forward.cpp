@@ -233,8 +233,9 @@ TEST(ReferenceForward, GptOssMxfp4FilesMatchTheRuntime) {
   const ModelConfig config = ModelConfig::from_hf_json(j, "gpt_oss_mxfp4");
   std::string dir = (std::filesystem::temp_directory_path() / "meshlm-ref-XXXXXX").string();
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  WriteOptions mx;
+  WriteOptions mx;  // as released: MXFP4 experts, everything else BF16
   mx.mxfp4 = true;
+  mx.dtype = DType::bf16;
   write_safetensors_checkpoint(ScaledCheckpoint(synthetic_checkpoint(config, 7), oss.scale), dir,
                                mx);
   const auto ckpt = open_checkpoint(dir);
