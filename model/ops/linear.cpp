@@ -14,6 +14,7 @@
 
 #include "arch/device_bytes.h"
 #include "model/ops/linear_gemm.h"
+#include "model/ops/linear_mxfp4.h"
 #include "model/ops/linear_quant.h"
 #include "model/ops/linear_tile.h"
 #include "sharding/error.h"
@@ -197,8 +198,9 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
             bool accumulate) {
   MESHLM_CHECK(w.dtype == DType::f32 || w.dtype == DType::bf16 || w.dtype == DType::f16 ||
                    is_quantized(w.dtype),
-               "linear: weight dtype " << dtype_name(w.dtype)
-                                       << " is not supported (fp32, bf16, fp16, int8, int4)");
+               "linear: weight dtype "
+                   << dtype_name(w.dtype)
+                   << " is not supported (fp32, bf16, fp16, int8, int4, mxfp4)");
   MESHLM_CHECK(n >= 0 && w.rows >= 0 && w.cols >= 0,
                "linear: negative size n=" << n << " rows=" << w.rows << " cols=" << w.cols);
   if (n == 0 || w.rows == 0) return;
@@ -210,7 +212,10 @@ void linear(const float* x, int64_t n, const WeightView& w, float* y, const floa
     return;
   }
   MESHLM_CHECK(x != nullptr && w.data != nullptr, "linear: null input or weight");
-  if (is_quantized(w.dtype)) {
+  if (w.dtype == DType::mxfp4) {
+    MESHLM_CHECK(w.exponents != nullptr, "linear: mxfp4 weights without exponents");
+    ops_detail::mxfp4_linear(x, n, w, y, bias, accumulate);
+  } else if (is_quantized(w.dtype)) {
     MESHLM_CHECK(w.scales != nullptr, "linear: quantized weights without scales");
     ops_detail::quant_linear(x, n, w, y, bias, accumulate);
   } else if (w.dtype == DType::f32)

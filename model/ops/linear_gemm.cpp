@@ -1,12 +1,15 @@
 // The prefill GEMM of linear(): see linear_gemm.h for what it computes.
 //
 // Lane layout: a packed operand holds, for lane l (0..15) and chunk c, the
-// elements at column 16c + l of its rows: packed[l][c][row of the block].
-// Weight panels have 32 rows (two vectors), input blocks 12 rows (broadcast).
+// elements at column column(c, l) of its rows: packed[l][c][row of the
+// block] (column(c, l) = 16c + l for plain matrices; mxfp4 pairs lanes with
+// columns in its own order, linear_mxfp4.h). Weight panels have 32 rows (two
+// vectors), input blocks 12 rows (broadcast).
 #include "model/ops/linear_gemm.h"
 
 #include <algorithm>
 
+#include "model/ops/linear_mxfp4.h"
 #include "model/ops/linear_tile.h"
 
 namespace meshlm::ops_detail {
@@ -65,30 +68,46 @@ inline void transpose16(__m512 r[16]) {
   for (int k = 0; k < 16; ++k) r[k] = t[k];
 }
 
-// Rows [0, mr) of w (row stride cols) -> wp[l][c][32], widened; rows >= mr are zero.
+// A weight source: chunks() chunks of 16 lanes per row, lane l of chunk c
+// holding column column(c, l); chunk(r, c) is that chunk of row r as fp32,
+// zero where the column is past the row. A plain row-major matrix widened;
+// Mxfp4Rows (linear_mxfp4.h) is the other source.
 template <class WT>
-void pack_weights(const WT* w, int mr, int64_t cols, int64_t chunks, float* wp) {
+struct PlainRows {
+  const WT* w;
+  int64_t cols;
+  int64_t chunks() const { return (cols + kLanes - 1) / kLanes; }
+  static int64_t column(int64_t c, int l) { return c * kLanes + l; }
+  __m512 chunk(int64_t r, int64_t c) const {
+    const int64_t k0 = c * kLanes;
+    const __mmask16 m =
+        static_cast<__mmask16>(cols - k0 >= kLanes ? 0xFFFFu : (1u << (cols - k0)) - 1u);
+    return load16(w + r * cols + k0, m);
+  }
+};
+
+// Rows [r0, r0 + mr) of src -> wp[l][c][32], widened; rows >= mr are zero.
+template <class Src>
+void pack_weights(const Src& src, int64_t r0, int mr, int64_t chunks, float* wp) {
   for (int h = 0; h < kMR / kLanes; ++h)
     for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t k0 = c * kLanes;
-      const __mmask16 m =
-          static_cast<__mmask16>(cols - k0 >= kLanes ? 0xFFFFu : (1u << (cols - k0)) - 1u);
       __m512 r[16];
       for (int i = 0; i < 16; ++i) {
         const int row = h * 16 + i;
-        r[i] = row < mr ? load16(w + row * cols + k0, m) : _mm512_setzero_ps();
+        r[i] = row < mr ? src.chunk(r0 + row, c) : _mm512_setzero_ps();
       }
       transpose16(r);
       for (int l = 0; l < kLanes; ++l) _mm512_store_ps(wp + (l * chunks + c) * kMR + h * 16, r[l]);
     }
 }
 
-// Rows [0, nr) of x -> xp[l][c][12]; rows >= nr are zero.
-void pack_inputs(const float* x, int nr, int64_t cols, int64_t chunks, float* xp) {
+// Rows [0, nr) of x -> xp[l][c][12] in the column order of src; rows >= nr are zero.
+template <class Src>
+void pack_inputs(const Src& src, const float* x, int nr, int64_t cols, int64_t chunks, float* xp) {
   for (int l = 0; l < kLanes; ++l)
     for (int64_t c = 0; c < chunks; ++c) {
       float* d = xp + (l * chunks + c) * kNR;
-      const int64_t k = c * kLanes + l;
+      const int64_t k = src.column(c, l);
       for (int i = 0; i < kNR; ++i) d[i] = i < nr && k < cols ? x[i * cols + k] : 0.f;
     }
 }
@@ -135,14 +154,18 @@ void finish_block(const float* part, int mr, int nr, float* y, int64_t ldy, cons
   }
 }
 
-}  // namespace
-
-template <class WT>
-void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
-               const float* bias, bool accumulate) {
-  const int64_t chunks = (cols + kLanes - 1) / kLanes;
-  int64_t steps[kLanes];  // chain length of lane l: columns l, l + 16, ... below cols
-  for (int l = 0; l < kLanes; ++l) steps[l] = cols > l ? (cols - l + kLanes - 1) / kLanes : 0;
+// lane_gemm over any weight source (PlainRows, Mxfp4Rows).
+template <class Src>
+void lane_gemm_rows(const float* x, int64_t n, const Src& src, int64_t rows, int64_t cols, float* y,
+                    const float* bias, bool accumulate) {
+  const int64_t chunks = src.chunks();
+  // Chain length of lane l: its columns below cols (column(c, l) grows with
+  // c, so they are the first steps[l] chunks).
+  int64_t steps[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    steps[l] = 0;
+    while (steps[l] < chunks && src.column(steps[l], l) < cols) ++steps[l];
+  }
   // Input panel: up to 32 blocks (384 rows), about 8 MiB packed at most. A
   // wide panel amortizes packing each weight panel (a transposition) over
   // many inputs; the panel is read lane by lane, in order, once per weight
@@ -162,11 +185,12 @@ void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
     const int64_t np = std::min(panel, n - p0);
     const int64_t blocks = (np + kNR - 1) / kNR;
     for (int64_t b = 0; b < blocks; ++b)
-      pack_inputs(x + (p0 + b * kNR) * cols, static_cast<int>(std::min<int64_t>(kNR, np - b * kNR)),
-                  cols, chunks, xp + b * block_x);
+      pack_inputs(src, x + (p0 + b * kNR) * cols,
+                  static_cast<int>(std::min<int64_t>(kNR, np - b * kNR)), cols, chunks,
+                  xp + b * block_x);
     for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
       const int mr = static_cast<int>(std::min<int64_t>(kMR, rows - r0));
-      pack_weights(w + r0 * cols, mr, cols, chunks, wp);
+      pack_weights(src, r0, mr, chunks, wp);
       // Lane by lane, so that the lane's weights (chunks x 32) stay in L1
       // while every input block of the panel passes.
       for (int l = 0; l < kLanes; ++l)
@@ -181,6 +205,19 @@ void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t col
   }
 }
 
+}  // namespace
+
+template <class WT>
+void lane_gemm(const float* x, int64_t n, const WT* w, int64_t rows, int64_t cols, float* y,
+               const float* bias, bool accumulate) {
+  lane_gemm_rows(x, n, PlainRows<WT>{w, cols}, rows, cols, y, bias, accumulate);
+}
+
+void lane_gemm_mxfp4(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
+                     bool accumulate) {
+  lane_gemm_rows(x, n, Mxfp4Rows(w), w.rows, w.cols, y, bias, accumulate);
+}
+
 #else
 
 bool have_lane_gemm() {
@@ -189,6 +226,10 @@ bool have_lane_gemm() {
 
 template <class WT>
 void lane_gemm(const float*, int64_t, const WT*, int64_t, int64_t, float*, const float*, bool) {
+  MESHLM_CHECK(false, "lane_gemm needs AVX-512 (have_lane_gemm() is false)");
+}
+
+void lane_gemm_mxfp4(const float*, int64_t, const WeightView&, float*, const float*, bool) {
   MESHLM_CHECK(false, "lane_gemm needs AVX-512 (have_lane_gemm() is false)");
 }
 

@@ -103,18 +103,6 @@ float sw_of(const QuantMatrix& m, int64_t r, int64_t b) {
   return b < m.blocks ? bf16_to_float(m.scales[r * m.blocks + b]) : 0.0f;
 }
 
-QuantMatrix matrix_of(const WeightView& w) {
-  QuantMatrix m;
-  m.data = static_cast<const std::byte*>(w.data);
-  m.scales = w.scales;
-  m.dtype = w.dtype;
-  m.rows = w.rows;
-  m.cols = w.cols;
-  m.row_bytes = quant_row_bytes(w.dtype, w.cols);
-  m.blocks = quant_blocks(w.cols);
-  return m;
-}
-
 // One output from quantized inputs, scalar: the specification.
 float dot_reference(const QuantMatrix& m, int64_t r, const int8_t* xq, const int32_t* corr,
                     const float* sx, int64_t chunks) {
@@ -273,6 +261,19 @@ void run(const QuantMatrix& m, const QuantInput& in, int64_t n, float* y, const 
 #endif
 
 }  // namespace
+
+QuantMatrix matrix_of(const WeightView& w) {
+  QuantMatrix m;
+  m.data = static_cast<const std::byte*>(w.data);
+  m.scales = w.scales;
+  m.exponents = w.exponents;
+  m.dtype = w.dtype;
+  m.rows = w.rows;
+  m.cols = w.cols;
+  m.row_bytes = quant_row_bytes(w.dtype, w.cols);
+  m.blocks = quant_blocks(w.cols);
+  return m;
+}
 
 void quant_linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
                   bool accumulate) {

@@ -13,12 +13,16 @@
 #include <cstdint>
 
 #include "model/ops/linear.h"
+#include "model/ops/quant.h"
 
 namespace meshlm::ops_detail {
 
 // y[n, rows] (+)= x[n, cols] · Wᵀ (+ bias) for int8/int4 W.
 void quant_linear(const float* x, int64_t n, const WeightView& w, float* y, const float* bias,
                   bool accumulate);
+
+// The quantized matrix W views (int8, int4: data and scales; mxfp4: data and exponents).
+QuantMatrix matrix_of(const WeightView& w);
 
 // One output, x · W[row]ᵀ, computed by scalar code in exactly the order
 // above (the tests check quant_linear against it bit for bit).

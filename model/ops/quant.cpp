@@ -5,14 +5,22 @@
 #include <cstring>
 #include <limits>
 
+#include "model/ops/mxfp4.h"
 #include "sharding/error.h"
 
 namespace meshlm {
 
 namespace {
 int qmax(DType t) {
-  MESHLM_CHECK(is_quantized(t), "not a quantized dtype: " << dtype_name(t));
+  MESHLM_CHECK(t == DType::i8 || t == DType::i4,
+               "not an integer quantized dtype (int8, int4): " << dtype_name(t));
   return t == DType::i8 ? kInt8Max : kInt4Max;
+}
+
+// Bytes of one row's block scales.
+int64_t scale_row_bytes(DType t, int64_t cols) {
+  return static_cast<int64_t>(
+      dtype_bytes(quant_scale_dtype(t), static_cast<uint64_t>(quant_blocks(cols))));
 }
 }  // namespace
 
@@ -26,7 +34,7 @@ int64_t quant_row_bytes(DType t, int64_t cols) {
 
 uint64_t quant_matrix_bytes(DType t, int64_t rows, int64_t cols) {
   return static_cast<uint64_t>(rows) *
-         static_cast<uint64_t>(quant_row_bytes(t, cols) + 2 * quant_blocks(cols));
+         static_cast<uint64_t>(quant_row_bytes(t, cols) + scale_row_bytes(t, cols));
 }
 
 bf16 quant_scale(const float* w, int64_t n, DType t) {
@@ -68,6 +76,8 @@ void dequantize_kv_row(const std::byte* row, int64_t hd, float* out) {
 
 void quantize_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t, bf16* scales,
                    std::byte* out_data) {
+  MESHLM_CHECK(t != DType::mxfp4,
+               "quantize_rows: mxfp4 has E8M0 exponents, not bf16 scales (quantize_rows_mxfp4)");
   const int64_t row_bytes = quant_row_bytes(t, cols), blocks = quant_blocks(cols);
   auto* data = reinterpret_cast<uint8_t*>(out_data);
   for (int64_t r = 0; r < rows; ++r) {
@@ -92,8 +102,11 @@ void quantize_rows(const float* src, int64_t rows, int64_t cols, int64_t ld, DTy
 
 void quantize_matrix(const float* src, int64_t rows, int64_t cols, int64_t ld, DType t,
                      std::byte* out) {
-  auto* scales = reinterpret_cast<bf16*>(out);
-  quantize_rows(src, rows, cols, ld, t, scales, out + rows * quant_blocks(cols) * 2);
+  std::byte* data = out + rows * scale_row_bytes(t, cols);
+  if (t == DType::mxfp4)
+    quantize_rows_mxfp4(src, rows, cols, ld, reinterpret_cast<uint8_t*>(out), data);
+  else
+    quantize_rows(src, rows, cols, ld, t, reinterpret_cast<bf16*>(out), data);
 }
 
 QuantMatrix QuantMatrix::of(const void* buffer, DType t, int64_t rows, int64_t cols) {
@@ -103,19 +116,33 @@ QuantMatrix QuantMatrix::of(const void* buffer, DType t, int64_t rows, int64_t c
   m.cols = cols;
   m.row_bytes = quant_row_bytes(t, cols);
   m.blocks = quant_blocks(cols);
-  m.scales = static_cast<const bf16*>(buffer);
-  m.data = static_cast<const std::byte*>(buffer) + rows * m.blocks * 2;
+  if (t == DType::mxfp4)
+    m.exponents = static_cast<const uint8_t*>(buffer);
+  else
+    m.scales = static_cast<const bf16*>(buffer);
+  m.data = static_cast<const std::byte*>(buffer) + rows * scale_row_bytes(t, cols);
   return m;
 }
 
 int QuantMatrix::q(int64_t r, int64_t k) const {
   const auto* d = reinterpret_cast<const uint8_t*>(data + r * row_bytes);
   if (dtype == DType::i8) return d[k] - kInt8Offset;
-  return ((d[k / 2] >> (4 * (k % 2))) & 0xF) - kInt4Offset;
+  const int nibble = (d[k / 2] >> (4 * (k % 2))) & 0xF;  // int4 and mxfp4
+  return dtype == DType::mxfp4 ? nibble : nibble - kInt4Offset;
+}
+
+float QuantMatrix::scale(int64_t r, int64_t k) const {
+  const int64_t b = r * blocks + k / kQuantBlock;
+  return dtype == DType::mxfp4 ? kE8M0Scale[exponents[b]] : bf16_to_float(scales[b]);
+}
+
+float QuantMatrix::value(int64_t r, int64_t k) const {
+  if (dtype == DType::mxfp4) return kE2M1[q(r, k)] * scale(r, k);
+  return static_cast<float>(q(r, k)) * scale(r, k);
 }
 
 void QuantMatrix::dequantize_row(int64_t r, int64_t k0, int64_t n, float* out) const {
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(q(r, k0 + i)) * scale(r, k0 + i);
+  for (int64_t i = 0; i < n; ++i) out[i] = value(r, k0 + i);
 }
 
 }  // namespace meshlm
