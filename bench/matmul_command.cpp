@@ -1,4 +1,4 @@
-// mesh-bench matmul: linear() (fp32 / bf16 weights) next to plain
+// mesh-bench matmul: linear() (fp32, bf16, int8, int4 or mxfp4 weights) next to plain
 // cblas_sgemm on the same data, for GEMV (decode, n = batch) and GEMM
 // (prefill, n = tokens) shapes, with this core's memory-read bandwidth.
 //   mesh-bench matmul --shapes 5632x2048,2048x5632 --n 1,8,256 --json mm.json
@@ -66,6 +66,17 @@ std::vector<Shape> parse_shapes(const std::string& text) {
   return shapes;
 }
 
+// --dtypes: those of parse_weight_dtypes (shared with the model benchmarks)
+// and mxfp4, which this benchmark gives to linear() directly.
+std::vector<DType> parse_matmul_dtypes(const std::string& text) {
+  std::vector<DType> v;
+  for (const std::string& item : split(text)) {
+    const bool mx = parse_dtype(item) == DType::mxfp4;
+    v.push_back(mx ? DType::mxfp4 : parse_weight_dtypes(item).front());
+  }
+  return v;
+}
+
 // Copies of one weight matrix (and its fp32 widening for BLAS), cycled so
 // that consecutive calls do not find the weights in cache.
 struct Weights {
@@ -126,7 +137,7 @@ int run(const Options& o) {
   all_agree(MPI_COMM_WORLD, [&] {
     shapes = parse_shapes(o.shapes);
     ns = parse_int_list(o.n, "--n");
-    dtypes = parse_weight_dtypes(o.dtypes);
+    dtypes = parse_matmul_dtypes(o.dtypes);
     rotate = parse_bytes(o.rotate);
     membw_bytes = o.membw == "0" ? 0 : parse_bytes(o.membw);
     if (o.warmup < 0 || o.iters < 1)
@@ -182,7 +193,7 @@ int run(const Options& o) {
           const size_t c = w.next++ % copies;
           if (is_quantized(dt)) {
             const QuantMatrix m = QuantMatrix::of(w.w[c].data(), dt, s.rows, s.cols);
-            linear(xp, n, WeightView{m.data, dt, s.rows, s.cols, m.scales}, yp);
+            linear(xp, n, WeightView{m.data, dt, s.rows, s.cols, m.scales, m.exponents}, yp);
             return;
           }
           const void* data = dt == DType::bf16 ? w.w[c].data() : w.w32[c].data();
@@ -259,12 +270,14 @@ int run(const Options& o) {
 Command add_matmul_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand(
-      "matmul", "Time linear() (fp32/bf16 weights) against cblas_sgemm on the same data");
+      "matmul",
+      "Time linear() (fp32/bf16/int8/int4/mxfp4 weights) against cblas_sgemm on the same data");
   sub->add_option("--shapes", o->shapes, "Weight shapes ROWSxCOLS (out x in), comma-separated")
       ->capture_default_str();
   sub->add_option("--n", o->n, "Input rows (batch or tokens), comma-separated")
       ->capture_default_str();
-  sub->add_option("--dtypes", o->dtypes, "Weight dtypes: fp32, bf16, int8, int4")
+  sub->add_option("--dtypes", o->dtypes,
+                  "Weight dtypes: fp32, bf16, int8, int4, mxfp4 (quantized from the fp32 copy)")
       ->capture_default_str();
   sub->add_option("--warmup", o->warmup, "Warm-up iterations per case")->capture_default_str();
   sub->add_option("--iters", o->iters, "Timed iterations per case")->capture_default_str();

@@ -5,7 +5,9 @@
 // but with a BLAS-style register-blocked kernel: one chain per (lane, output)
 // runs for 32 weight rows x 12 input rows at once (weights as vectors,
 // inputs broadcast) over operands packed lane by lane, so the results are
-// bit-identical to the GEMV tiles while the FMA units stay busy.
+// bit-identical to the GEMV tiles while the FMA units stay busy. mxfp4
+// weights (n > 32) take the same kernel with lane l's chain over the columns
+// of linear_mxfp4.h's order instead of l, l + 16, ...
 #pragma once
 
 #include <cstdint>
