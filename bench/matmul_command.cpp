@@ -66,17 +66,6 @@ std::vector<Shape> parse_shapes(const std::string& text) {
   return shapes;
 }
 
-// --dtypes: those of parse_weight_dtypes (shared with the model benchmarks)
-// and mxfp4, which this benchmark gives to linear() directly.
-std::vector<DType> parse_matmul_dtypes(const std::string& text) {
-  std::vector<DType> v;
-  for (const std::string& item : split(text)) {
-    const bool mx = parse_dtype(item) == DType::mxfp4;
-    v.push_back(mx ? DType::mxfp4 : parse_weight_dtypes(item).front());
-  }
-  return v;
-}
-
 // Copies of one weight matrix (and its fp32 widening for BLAS), cycled so
 // that consecutive calls do not find the weights in cache.
 struct Weights {
@@ -137,7 +126,7 @@ int run(const Options& o) {
   all_agree(MPI_COMM_WORLD, [&] {
     shapes = parse_shapes(o.shapes);
     ns = parse_int_list(o.n, "--n");
-    dtypes = parse_matmul_dtypes(o.dtypes);
+    dtypes = parse_weight_dtypes(o.dtypes);
     rotate = parse_bytes(o.rotate);
     membw_bytes = o.membw == "0" ? 0 : parse_bytes(o.membw);
     if (o.warmup < 0 || o.iters < 1)
