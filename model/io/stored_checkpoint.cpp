@@ -95,7 +95,12 @@ void StoredCheckpoint::validate_against_config(const std::string& where, bool mx
     return t;
   };
   for (const TensorInfo& info : tensor_inventory(config_)) {
-    const std::vector<FileTensor> files = file_tensors(info, mxfp4);
+    std::vector<FileTensor> files = file_tensors(info, mxfp4);
+    // meshlm's pre-quantized files (fold_quantized) hold every matrix as its
+    // logical tensor, whatever the Hugging Face layout of its family.
+    auto folded = tensors_.find(info.name);
+    if (folded != tensors_.end() && is_quantized(folded->second.dtype))
+      files = {{info.name, info.shape, FileTensor::whole}};
     StoredTensor logical;
     switch (files[0].part) {
       case FileTensor::whole:

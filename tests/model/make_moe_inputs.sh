@@ -18,6 +18,9 @@ make=("$model" make --layers 2 --vocab 256 --seq-len 64 --experts 4 --top-k 2 --
 "${make[@]}" --family gpt_oss --dim 64 --hidden-dim 96 --heads 8 --kv-heads 2 --head-dim 16 \
   --mxfp4 --out "$out/oss_i96"
 
+# Pre-quantized int8 (meshlm-block32: the expert stacks as logical tensors).
+"$model" quantize --model "$out/mixtral" --dtype int8 --out "$out/mixtral_int8"
+
 # Expert 3's w1 of layer 1 renamed away (same length: the files stay valid).
 cp -r "$out/mixtral" "$out/mixtral_missing_expert"
 sed -i 's/layers\.1\.block_sparse_moe\.experts\.3\.w1\.weight/layers.1.block_sparse_moe.experts.3.w9.weight/' \
