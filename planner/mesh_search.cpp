@@ -27,7 +27,8 @@ DType SearchRequest::kv() const {
 }
 
 std::string MeshCandidate::label() const {
-  return mesh.shape_string() + (moe ? std::string(" ") + moe_sharding_name(*moe) : "");
+  // On mp = 1 every device holds every expert whole: the placement says nothing.
+  return mesh.shape_string() + (moe && mp > 1 ? std::string(" ") + moe_sharding_name(*moe) : "");
 }
 
 double MeshCandidate::score(Objective o) const {

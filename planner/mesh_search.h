@@ -56,7 +56,7 @@ struct MeshCandidate {
   AbstractMesh mesh;
   int dp = 1, mp = 1;
   std::optional<MoeSharding> moe;  // MoE models: the experts' placement
-  std::string label() const;       // "1x4", or "1x4 ep" for a MoE model
+  std::string label() const;       // "1x4", or "1x4 ep" for a MoE model with mp > 1
   bool feasible = false;
   std::string reason;                        // why rejected (empty when feasible)
   std::vector<std::string> notes;            // KV heads replicated, vocab replicated, ...

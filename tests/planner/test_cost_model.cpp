@@ -78,3 +78,28 @@ TEST(CostModel, PrefillIsComputeBoundAndChunked) {
   const double per_pos = 4.0 * 32 * 128 * 32;
   EXPECT_NEAR(ff - fm, per_pos * (8192.0 * 8193 / 2 - (4096.0 * 4097 / 2 + 4096.0 * 4096)), 1.0);
 }
+
+// MoE placement: with whole experts per device (ep) the busiest device sets
+// the pace. At batch 1 a token's 4 experts land on at most 4 of the 4
+// devices, so the busiest streams more than the 1/4 of each touched expert
+// that every device streams under tp; at a batch that touches every expert
+// the two read the same bytes.
+TEST(CostModel, ExpertParallelDecodePaysForTheBusiestDevice) {
+  const ModelConfig c = ModelConfig::load("gpt-oss-20b");
+  const DeviceSpec d = DeviceSpec::load("tpu-v4-8");
+  const MeshLayout tp = make_layout(c, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::tp);
+  const MeshLayout ep = make_layout(c, dp_mp_mesh(1, 4), DType::bf16, MoeSharding::ep);
+  const CostInputs in_tp{&c, &tp, &d, DType::bf16, DType::bf16};
+  const CostInputs in_ep{&c, &ep, &d, DType::bf16, DType::bf16};
+  const StepCost t1 = decode_step_cost(in_tp, 1, 4096), e1 = decode_step_cost(in_ep, 1, 4096);
+  EXPECT_GT(e1.bytes, 1.2 * t1.bytes);
+  EXPECT_GT(e1.flops, t1.flops);
+  // tp at batch 1: 4 of 32 experts touched, each device a quarter of each.
+  const double expert_bytes_tp = 2.0 * 24 * 32 * (5760.0 * 2880 + 2880.0 * 2880) / 4;
+  EXPECT_GT(t1.bytes, expert_bytes_tp * 4 / 32);
+  const StepCost t512 = decode_step_cost(in_tp, 512, 4096),
+                 e512 = decode_step_cost(in_ep, 512, 4096);
+  EXPECT_NEAR(e512.bytes / t512.bytes, 1.0, 0.01);
+  // The same collectives either way: one all-reduce per attention and per MoE block.
+  EXPECT_EQ(e1.collectives, t1.collectives);
+}
