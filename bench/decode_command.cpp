@@ -5,6 +5,7 @@
 //   mpirun -n 2 mesh-bench decode --mesh 1x2 --batch 1,8 --json decode.json
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -48,15 +49,19 @@ int run(const ModelBenchOptions& o) {
         engine.prefill(seqs.prefill);
         int step = 0;
         // MoE: the expert counts after each step (routing decides what a step reads).
-        std::vector<std::vector<int64_t>> routed;
-        routed.reserve(static_cast<size_t>(o.warmup + o.iters + 1));
-        routed.push_back(engine.expert_token_counts());
+        // Preallocated: the timed step only copies into it.
+        std::vector<std::vector<int64_t>> routed(
+            moe ? static_cast<size_t>(o.warmup + o.iters + 1) : 1, engine.expert_token_counts());
+        size_t recorded = 1;
         auto decode = [&] {
           for (size_t i = 0; i < tokens.size(); ++i)
             tokens[i] = 3 + static_cast<int32_t>((step * 7919 + static_cast<int>(i) * 31) %
                                                  (b.config.vocab_size - 3));
           engine.decode_step(slots, tokens);
-          if (moe) routed.push_back(engine.expert_token_counts());
+          if (moe && recorded < routed.size()) {
+            const auto& now = engine.expert_token_counts();
+            std::copy(now.begin(), now.end(), routed[recorded++].begin());
+          }
           ++step;
         };
         // Probe passes interleaved with the steps: both see the same machine load.
@@ -72,7 +77,7 @@ int run(const ModelBenchOptions& o) {
           const int64_t E = b.config.num_experts, timed0 = o.warmup;
           double touched = 0;
           std::vector<int64_t> per_expert(static_cast<size_t>(E), 0);
-          for (int64_t s = timed0; s + 1 < static_cast<int64_t>(routed.size()); ++s)
+          for (int64_t s = timed0; s + 1 < static_cast<int64_t>(recorded); ++s)
             for (int64_t i = 0; i < static_cast<int64_t>(routed[0].size()); ++i) {
               const int64_t n = routed[static_cast<size_t>(s + 1)][static_cast<size_t>(i)] -
                                 routed[static_cast<size_t>(s)][static_cast<size_t>(i)];

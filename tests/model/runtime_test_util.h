@@ -6,7 +6,9 @@
 #include <mpi.h>
 
 #include <cmath>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,6 +88,25 @@ inline ErrorStats compare(const LogitsView& a, const std::vector<float>& b) {
 inline std::vector<float> copy_logits(const LogitsView& l) {
   std::vector<float> out(static_cast<size_t>(l.vocab()));
   for (int64_t v = 0; v < l.vocab(); ++v) out[static_cast<size_t>(v)] = l.at(v);
+  return out;
+}
+
+// One case of tests/data/stories260K.greedy.json: the reference loop's ids
+// for a prompt run to max_positions.
+struct GoldenCase {
+  std::vector<int32_t> prompt;
+  int64_t max_positions;
+  std::vector<int32_t> ids;
+};
+
+inline std::vector<GoldenCase> golden_cases() {
+  std::ifstream f(testdata("stories260K.greedy.json"));
+  const auto j = nlohmann::json::parse(f);
+  std::vector<GoldenCase> out;
+  for (auto& c : j)
+    out.push_back({c.at("prompt_ids").get<std::vector<int32_t>>(),
+                   c.at("max_positions").get<int64_t>(),
+                   c.at("generated_ids").get<std::vector<int32_t>>()});
   return out;
 }
 

@@ -101,23 +101,6 @@ std::vector<int32_t> pseudo_random_tokens(int64_t n, int64_t vocab, uint64_t see
 
 // ---- stories260K (llama2.c, trained).
 
-struct GoldenCase {
-  std::vector<int32_t> prompt;
-  int64_t max_positions;
-  std::vector<int32_t> ids;
-};
-
-std::vector<GoldenCase> golden_cases() {
-  std::ifstream f(testdata("stories260K.greedy.json"));
-  const auto j = nlohmann::json::parse(f);
-  std::vector<GoldenCase> out;
-  for (const auto& c : j)
-    out.push_back({c.at("prompt_ids").get<std::vector<int32_t>>(),
-                   c.at("max_positions").get<int64_t>(),
-                   c.at("generated_ids").get<std::vector<int32_t>>()});
-  return out;
-}
-
 TEST(ReferenceForward, Stories260kGreedyIsTheGolden) {
   const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
   const auto cases = golden_cases();

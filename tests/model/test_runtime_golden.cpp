@@ -10,23 +10,6 @@
 namespace meshlm::test {
 namespace {
 
-struct Case {
-  std::vector<int32_t> prompt;
-  int64_t max_positions;
-  std::vector<int32_t> ids;
-};
-
-std::vector<Case> reference_cases() {
-  std::ifstream f(testdata("stories260K.greedy.json"));
-  const auto j = nlohmann::json::parse(f);
-  std::vector<Case> out;
-  for (auto& c : j)
-    out.push_back({c.at("prompt_ids").get<std::vector<int32_t>>(),
-                   c.at("max_positions").get<int64_t>(),
-                   c.at("generated_ids").get<std::vector<int32_t>>()});
-  return out;
-}
-
 GenerateOptions greedy(int64_t max_new_tokens) {
   GenerateOptions o;
   o.max_new_tokens = max_new_tokens;
@@ -36,12 +19,12 @@ GenerateOptions greedy(int64_t max_new_tokens) {
 
 TEST(RuntimeGolden, ReferenceIdsOnEveryMesh) {
   const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
-  const auto cases = reference_cases();
+  const auto cases = golden_cases();
   ASSERT_FALSE(cases.empty());
   for (const std::string& shape : meshes_of_world()) {
     SCOPED_TRACE("mesh " + shape);
     Deployment d(MPI_COMM_WORLD, shape, *ckpt, 1, 512);
-    for (const Case& c : cases) {
+    for (const GoldenCase& c : cases) {
       // The reference runs positions 0 .. max_positions-1 and records one id
       // per position from len(prompt)-1 on: max_new_tokens = M - len + 1.
       const int64_t n = c.max_positions - static_cast<int64_t>(c.prompt.size()) + 1;
@@ -57,7 +40,7 @@ TEST(RuntimeGolden, ReferenceIdsOnEveryMesh) {
 
 TEST(RuntimeGolden, BatchOfDifferentPromptsSplitOverDp) {
   const auto ckpt = open_checkpoint(testdata("stories260K.bin"));
-  const auto cases = reference_cases();
+  const auto cases = golden_cases();
   // Different lengths; some stop early on BOS (finished sequences leave the batch).
   std::vector<std::vector<int32_t>> prompts = {
       {1, 461}, {1, 300, 400}, {1, 72, 101, 108}, {1, 500}, {1, 13, 431, 431, 293, 430, 417}};
