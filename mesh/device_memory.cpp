@@ -1,11 +1,19 @@
 #include "mesh/device_memory.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
 
 #include "sharding/units.h"
 
 namespace meshlm {
+
+namespace {
+// Buffers this large are anonymous mappings: zeroed, and only the pages a
+// run touches cost host memory (a paged KV pool sized for the whole device).
+constexpr uint64_t kMapThreshold = uint64_t{1} << 20;
+}  // namespace
 
 const char* category_name(MemCategory c) {
   switch (c) {
@@ -41,7 +49,11 @@ void* DeviceMemory::allocate(MemCategory category, uint64_t bytes, const std::st
         " B): " + format_bytes(static_cast<double>(total_)) + " in use of " +
         format_bytes(static_cast<double>(capacity_)) + " capacity (" + usage_summary() + ")");
   void* p = nullptr;
-  if (bytes > 0) {
+  if (bytes >= kMapThreshold) {  // zero pages the OS hands out as they are first touched
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+      throw Error("host mapping of " + std::to_string(bytes) + " B failed for '" + what + "'");
+  } else if (bytes > 0) {
     const size_t rounded = (bytes + 63) / 64 * 64;
     p = std::aligned_alloc(64, rounded);
     if (!p)
@@ -60,7 +72,10 @@ void DeviceMemory::release(MemCategory category, uint64_t bytes, void* ptr) noex
   const int c = static_cast<int>(category);
   current_[c] -= bytes;
   total_ -= bytes;
-  std::free(ptr);
+  if (bytes >= kMapThreshold)
+    munmap(ptr, bytes);
+  else
+    std::free(ptr);
 }
 
 void DeviceMemory::reset_peaks() {

@@ -11,24 +11,45 @@ namespace meshlm {
 
 namespace {
 
-ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
-                           const DeviceMemory& memory) {
+void check_mesh(const Plan& plan, const DeviceMesh& mesh) {
   if (!(plan.mesh == mesh.abstract()))
     MESHLM_FAIL("the plan is for mesh " << plan.mesh.shape_string() << " " << plan.mesh.to_string()
                                         << ", but the job's mesh is "
                                         << mesh.abstract().shape_string() << " (" << mesh.size()
                                         << " ranks)");
+}
+
+uint64_t free_bytes(const DeviceMemory& memory) {
+  return memory.capacity() - std::min(memory.capacity(), memory.in_use());
+}
+
+// Weights, activations and comm buffers of this device.
+uint64_t fixed_bytes(const ModelConfig& config, const Plan& plan, const ShardLayout& layout) {
+  return layout.weight_bytes(config, plan) + layout.activation_bytes(config) +
+         layout.comm_bytes(config);
+}
+
+ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
+                           const DeviceMemory& memory, const KvPaging& paging) {
+  check_mesh(plan, mesh);
   ShardLayout layout = runtime_layout(config, plan, mesh.coords());
-  const uint64_t w = layout.weight_bytes(config, plan), kv = layout.kv_cache_bytes(config),
-                 act = layout.activation_bytes(config) + layout.comm_bytes(config);
-  const uint64_t free = memory.capacity() - std::min(memory.capacity(), memory.in_use());
+  const uint64_t w = layout.weight_bytes(config, plan),
+                 kv = paging.paged() ? static_cast<uint64_t>(paging.num_blocks) *
+                                           kv_block_bytes(config, layout, paging.block_size)
+                                     : layout.kv_cache_bytes(config),
+                 act = fixed_bytes(config, plan, layout) - w;
+  const uint64_t free = free_bytes(memory);
+  const std::string kv_what =
+      paging.paged() ? std::to_string(paging.num_blocks) + " blocks of " +
+                           std::to_string(paging.block_size) + " positions"
+                     : "batch " + std::to_string(layout.batch_local) + " x seq_len " +
+                           std::to_string(layout.seq_len);
   if (w + kv + act > free)
     MESHLM_FAIL("model " << config.name << " does not fit in device memory on "
                          << mesh.describe_rank() << ": it needs "
                          << format_bytes(static_cast<double>(w + kv + act)) << " (weights "
                          << format_bytes(static_cast<double>(w)) << ", kv_cache "
-                         << format_bytes(static_cast<double>(kv)) << " for batch "
-                         << layout.batch_local << " x seq_len " << layout.seq_len
+                         << format_bytes(static_cast<double>(kv)) << " for " << kv_what
                          << ", activations and comm " << format_bytes(static_cast<double>(act))
                          << ") but " << format_bytes(static_cast<double>(free)) << " of "
                          << format_bytes(static_cast<double>(memory.capacity()))
@@ -39,17 +60,27 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
 
 }  // namespace
 
+int64_t kv_blocks_that_fit(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
+                           const DeviceMemory& memory, int64_t block_size, uint64_t reserve) {
+  check_mesh(plan, mesh);
+  const ShardLayout layout = runtime_layout(config, plan, mesh.coords());
+  const uint64_t need = fixed_bytes(config, plan, layout) + reserve, free = free_bytes(memory);
+  return free > need
+             ? static_cast<int64_t>((free - need) / kv_block_bytes(config, layout, block_size))
+             : 0;
+}
+
 Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh& mesh,
-               DeviceMemory& memory, const LoadProgressFn& progress)
+               DeviceMemory& memory, const LoadProgressFn& progress, const KvPaging& paging)
     : config_(checkpoint.config()),
       plan_(plan),
       mesh_(mesh),
       memory_(memory),
-      layout_(checked_layout(config_, plan_, mesh, memory)),
+      layout_(checked_layout(config_, plan_, mesh, memory, paging)),
       mp_(mesh.axis("mp")),
       rope_(config_),
       weights_(load_weights(checkpoint, plan_, layout_.coords, memory, progress)),
-      kv_(memory, config_, layout_),
+      kv_(memory, config_, layout_, paging),
       ws_(memory, config_, layout_.local_dims(), layout_.activation_shape(), layout_.mp),
       positions_(static_cast<size_t>(layout_.batch_local), 0),
       rows_(static_cast<size_t>(layout_.rows)),
@@ -60,6 +91,15 @@ Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh&
 
 void Engine::reset_all() {
   std::fill(positions_.begin(), positions_.end(), 0);
+}
+
+void Engine::assign(int32_t slot, int64_t position, std::span<const int32_t> blocks) {
+  MESHLM_CHECK(slot >= 0 && slot < layout_.batch_local,
+               "slot " << slot << " outside 0.." << layout_.batch_local - 1);
+  MESHLM_CHECK(position >= 0 && position < layout_.seq_len,
+               "position " << position << " outside 0.." << layout_.seq_len - 1);
+  kv_.set_block_table(slot, blocks);
+  positions_[static_cast<size_t>(slot)] = position;
 }
 
 void Engine::forward(const TokenRow* rows, int64_t n, const int64_t* logit_rows, int64_t m,

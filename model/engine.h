@@ -44,13 +44,20 @@ struct SlotTokens {
   std::span<const int32_t> tokens;
 };
 
+// KV blocks of block_size positions that fit in `memory` next to this
+// device's weights, activations and comm buffers, keeping `reserve` bytes free
+// (the planner's KV budget, as a paged pool).
+int64_t kv_blocks_that_fit(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
+                           const DeviceMemory& memory, int64_t block_size, uint64_t reserve);
+
 class Engine {
  public:
   // Validates (runtime_layout), then loads this device's blocks and
   // preallocates the KV cache and activations. Collective-free: wrap it in
   // all_agree so that every rank exits together on a bad input.
+  // `paging`: the KV cache's organisation (model/kv_cache.h); static by default.
   Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh& mesh,
-         DeviceMemory& memory, const LoadProgressFn& progress = {});
+         DeviceMemory& memory, const LoadProgressFn& progress = {}, const KvPaging& paging = {});
 
   const ModelConfig& config() const { return config_; }
   const ShardLayout& layout() const { return layout_; }
@@ -68,6 +75,11 @@ class Engine {
   int64_t position(int32_t slot) const { return positions_[static_cast<size_t>(slot)]; }
   void reset(int32_t slot) { positions_[static_cast<size_t>(slot)] = 0; }
   void reset_all();
+  // Paged KV cache only: slot's next position is `position` (its first
+  // `position` tokens are in the cache already, e.g. a shared prefix) and its
+  // blocks are `blocks` (model/kv_cache.h), for every layer.
+  void assign(int32_t slot, int64_t position, std::span<const int32_t> blocks);
+  const KVCache& kv_cache() const { return kv_; }
 
   // Appends each prompt to its slot (distinct slots, at most batch_local of
   // them), running the model over all their tokens in forward passes of at

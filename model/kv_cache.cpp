@@ -1,31 +1,55 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
 #include <string>
 
+#include "arch/device_bytes.h"
 #include "model/ops/quant.h"
 #include "model/ops/typed.h"
+#include "sharding/error.h"
 
 namespace meshlm {
 
-KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& layout)
+uint64_t kv_block_bytes(const ModelConfig& c, const ShardLayout& layout, int64_t block_size) {
+  return 2 * static_cast<uint64_t>(c.num_layers * layout.kv_heads.size * block_size) *
+         kv_bytes_per_head_position(c.head_dim, layout.kv_dtype);
+}
+
+KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& layout,
+                 const KvPaging& paging)
     : dtype_(layout.kv_dtype),
+      paging_(paging),
       batch_(layout.batch_local),
       kv_heads_(layout.kv_heads.size),
-      head_dim_(c.head_dim) {
+      head_dim_(c.head_dim),
+      table_len_(paging.paged() ? paging.blocks_per_seq(layout.seq_len) : 1) {
+  MESHLM_CHECK(!paging.paged() || paging.num_blocks >= 1,
+               "a paged KV cache of " << paging.num_blocks << " blocks");
   for (int64_t l = 0; l < c.num_layers; ++l) {
-    const int64_t cap = c.kv_positions(l, layout.seq_len);
-    capacity_.push_back(cap);
-    const uint64_t bytes = static_cast<uint64_t>(batch_ * kv_heads_ * cap) *
-                           kv_bytes_per_head_position(head_dim_, dtype_);
+    Layer L;
+    if (paging.paged()) {
+      L.block_size = paging.block_size;
+      L.num_blocks = paging.num_blocks;
+      L.ring = table_len_;
+    } else {
+      L.block_size = c.kv_positions(l, layout.seq_len);
+      L.num_blocks = batch_;
+      L.ring = 1;
+    }
+    const uint64_t bytes = static_cast<uint64_t>(L.num_blocks * kv_heads_ * L.block_size) * row_bytes();
     const std::string layer = "layer " + std::to_string(l);
-    keys_.emplace_back(memory, MemCategory::kv_cache, bytes, layer + " keys");
-    values_.emplace_back(memory, MemCategory::kv_cache, bytes, layer + " values");
+    L.keys = DeviceBuffer<std::byte>(memory, MemCategory::kv_cache, bytes, layer + " keys");
+    L.values = DeviceBuffer<std::byte>(memory, MemCategory::kv_cache, bytes, layer + " values");
+    layers_.push_back(std::move(L));
   }
+  tables_.assign(static_cast<size_t>(batch_ * table_len_), paging.paged() ? -1 : 0);
+  if (!paging.paged())
+    for (int64_t s = 0; s < batch_; ++s) tables_[static_cast<size_t>(s)] = static_cast<int32_t>(s);
 }
 
 uint64_t KVCache::bytes() const {
   uint64_t total = 0;
-  for (size_t l = 0; l < keys_.size(); ++l) total += keys_[l].bytes() + values_[l].bytes();
+  for (const Layer& L : layers_) total += L.keys.bytes() + L.values.bytes();
   return total;
 }
 
@@ -33,21 +57,40 @@ size_t KVCache::row_bytes() const {
   return kv_bytes_per_head_position(head_dim_, dtype_);
 }
 
-size_t KVCache::slot_offset(int64_t layer, int64_t slot) const {
-  return static_cast<size_t>(slot * kv_heads_ * capacity_[static_cast<size_t>(layer)]) *
-         row_bytes();
+size_t KVCache::table_begin(int32_t slot) const {
+  MESHLM_CHECK(slot >= 0 && slot < batch_, "KV cache slot " << slot << " outside 0.." << batch_ - 1);
+  return static_cast<size_t>(slot * table_len_);
 }
 
-void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const float* k, const float* v) {
-  MESHLM_CHECK(slot >= 0 && slot < batch_,
-               "KV cache slot " << slot << " outside 0.." << batch_ - 1);
-  const int64_t cap = capacity_[static_cast<size_t>(layer)];
-  const int64_t row = pos % cap;
-  const size_t off = slot_offset(layer, slot), rb = row_bytes();
-  std::byte* kc = keys_[static_cast<size_t>(layer)].data() + off;
-  std::byte* vc = values_[static_cast<size_t>(layer)].data() + off;
+void KVCache::set_block_table(int32_t slot, std::span<const int32_t> blocks) {
+  MESHLM_CHECK(paging_.paged(), "set_block_table on a static KV cache");
+  MESHLM_CHECK(static_cast<int64_t>(blocks.size()) <= table_len_,
+               blocks.size() << " blocks for a sequence of at most " << table_len_);
+  int32_t* t = tables_.data() + table_begin(slot);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    MESHLM_CHECK(blocks[i] >= 0 && blocks[i] < paging_.num_blocks,
+                 "KV block " << blocks[i] << " outside 0.." << paging_.num_blocks - 1);
+    t[i] = blocks[i];
+  }
+  std::fill(t + blocks.size(), t + table_len_, -1);
+}
+
+KvSeqView KVCache::view(int64_t layer, int32_t slot) const {
+  const Layer& L = layers_[static_cast<size_t>(layer)];
+  return KvSeqView{L.keys.data(), L.values.data(), tables_.data() + table_begin(slot), L.ring, L.block_size, dtype_};
+}
+
+void KVCache::write(int64_t layer, int32_t slot, int64_t pos, const float* k, const float* v) {
+  Layer& L = layers_[static_cast<size_t>(layer)];
+  const int32_t block = tables_[table_begin(slot) + static_cast<size_t>((pos / L.block_size) % L.ring)];
+  MESHLM_CHECK(block >= 0, "slot " << slot << " has no KV block for position " << pos);
+  const size_t rb = row_bytes();
+  const size_t base = static_cast<size_t>(block * kv_heads_ * L.block_size) * rb +
+                      static_cast<size_t>(pos % L.block_size) * rb;
+  std::byte* kc = L.keys.data() + base;
+  std::byte* vc = L.values.data() + base;
   for (int64_t h = 0; h < kv_heads_; ++h) {
-    const size_t at = static_cast<size_t>(h * cap + row) * rb;
+    const size_t at = static_cast<size_t>(h * L.block_size) * rb;
     const float* kh = k + h * head_dim_;
     const float* vh = v + h * head_dim_;
     if (dtype_ == DType::i8) {

@@ -112,7 +112,6 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
   dims.group = c.num_heads / c.num_kv_heads;
   dims.q_head0 = L.q_heads.begin;
   dims.kv_head0 = L.kv_heads.begin;
-  dims.capacity = ctx.kv.capacity(layer);
   dims.window = c.layer_is_sliding(layer) ? c.sliding_window : 0;
   if (!w[R::sinks].empty()) {  // this device's heads' sinks, as fp32
     vector_f32(w[R::sinks], ws.sinks, Hl);
@@ -124,8 +123,7 @@ void attention_block(const BlockContext& ctx, int64_t layer, const LayerWeights&
     float* k = ws.k + r * Kl * hd;
     ctx.rope.apply(q, Hl, k, Kl, t.pos);
     ctx.kv.write(layer, t.slot, t.pos, k, ws.v + r * Kl * hd);
-    attend(q, ctx.kv.keys(layer, t.slot), ctx.kv.values(layer, t.slot), ctx.kv.dtype(), dims, t.pos,
-           ws.scores, ws.attn + r * Hl * hd);
+    attend(q, ctx.kv.view(layer, t.slot), dims, t.pos, ws.scores, ws.attn + r * Hl * hd);
   }
   row_parallel_linear(ws.attn, n, w[R::o], &w[R::o_bias], L.attn_partial, ctx.mp, ws.partial,
                       ws.reduced);  // [n, D]

@@ -34,18 +34,29 @@ void softmax_with_sink(float* x, int64_t n, float sink) {
   for (int64_t i = 0; i < n; ++i) x[i] /= sum;
 }
 
+KvSeqView KvSeqView::contiguous(const void* keys, const void* values, DType dtype,
+                                int64_t capacity) {
+  static constexpr int32_t kFirstBlock = 0;
+  return KvSeqView{static_cast<const std::byte*>(keys), static_cast<const std::byte*>(values),
+                   &kFirstBlock, 1, capacity, dtype};
+}
+
 namespace {
 
-// The rows of a KV cache head in its dtype, read as fp32: a pointer into the
-// cache for fp32, else widened or dequantized into `buf` (hd floats).
+// The rows of one KV head of a sequence in its dtype, read as fp32: a pointer
+// into the cache for fp32, else widened or dequantized into `buf` (hd floats).
 struct KvRows {
-  const std::byte* base;
-  DType dtype;
-  int64_t hd;
+  const std::byte* pool;
+  const KvSeqView& kv;
+  size_t head_offset;  // bytes from a block's start to this head's rows
   size_t row_bytes;
-  const float* row(int64_t index, float* buf) const {
-    const std::byte* p = base + static_cast<size_t>(index) * row_bytes;
-    switch (dtype) {
+  size_t block_bytes;
+  int64_t hd;
+  const float* row(int64_t pos, float* buf) const {
+    const int64_t block = kv.table[(pos / kv.block_size) % kv.ring];
+    const std::byte* p = pool + static_cast<size_t>(block) * block_bytes + head_offset +
+                         static_cast<size_t>(pos % kv.block_size) * row_bytes;
+    switch (kv.dtype) {
       case DType::f32:
         return reinterpret_cast<const float*>(p);
       case DType::bf16:
@@ -65,12 +76,13 @@ struct KvRows {
 
 }  // namespace
 
-void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_dtype,
-            const AttentionDims& d, int64_t pos, float* scores, float* out) {
+void attend(const float* q, const KvSeqView& kv, const AttentionDims& d, int64_t pos,
+            float* scores, float* out) {
   int64_t first = d.window > 0 ? std::max<int64_t>(0, pos - d.window + 1) : 0;
-  MESHLM_CHECK(pos - first < d.capacity,
+  MESHLM_CHECK(pos - first < kv.capacity(),
                "attention at position " << pos << " needs " << pos - first + 1
-                                        << " cached positions, the cache holds " << d.capacity);
+                                        << " cached positions, the cache holds " << kv.capacity());
+  const DType kv_dtype = kv.dtype;
   MESHLM_CHECK(kv_dtype == DType::f32 || kv_dtype == DType::bf16 || kv_dtype == DType::f16 ||
                    kv_dtype == DType::i8,
                "KV cache dtype " << dtype_name(kv_dtype));
@@ -80,17 +92,18 @@ void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_d
   float buf[kMaxHeadDim];
   const float scale = sqrtf(static_cast<float>(hd));
   const size_t row_bytes = kv_bytes_per_head_position(hd, kv_dtype);
+  const size_t block_bytes = static_cast<size_t>(d.kv_heads * kv.block_size) * row_bytes;
   for (int64_t h = 0; h < d.heads; ++h) {
     const int64_t kvh = (d.q_head0 + h) / d.group - d.kv_head0;
     MESHLM_CHECK(kvh >= 0 && kvh < d.kv_heads, "query head " << d.q_head0 + h << " needs KV head "
                                                              << kvh + d.kv_head0
                                                              << " which this device does not hold");
     const float* qh = q + h * hd;
-    const size_t head0 = static_cast<size_t>(kvh * d.capacity) * row_bytes;
-    const KvRows keys{static_cast<const std::byte*>(k_cache) + head0, kv_dtype, hd, row_bytes};
-    const KvRows values{static_cast<const std::byte*>(v_cache) + head0, kv_dtype, hd, row_bytes};
+    const size_t head0 = static_cast<size_t>(kvh * kv.block_size) * row_bytes;
+    const KvRows keys{kv.keys, kv, head0, row_bytes, block_bytes, hd};
+    const KvRows values{kv.values, kv, head0, row_bytes, block_bytes, hd};
     for (int64_t t = 0; t < n; ++t) {
-      const float* kt = keys.row((first + t) % d.capacity, buf);
+      const float* kt = keys.row(first + t, buf);
       float score = 0.0f;
       for (int64_t i = 0; i < hd; ++i) score += qh[i] * kt[i];
       scores[t] = score / scale;
@@ -102,7 +115,7 @@ void attend(const float* q, const void* k_cache, const void* v_cache, DType kv_d
     float* oh = out + h * hd;
     for (int64_t i = 0; i < hd; ++i) oh[i] = 0.0f;
     for (int64_t t = 0; t < n; ++t) {
-      const float* vt = values.row((first + t) % d.capacity, buf);
+      const float* vt = values.row(first + t, buf);
       const float a = scores[t];
       for (int64_t i = 0; i < hd; ++i) oh[i] += a * vt[i];
     }

@@ -283,7 +283,7 @@ TEST(RuntimeOps, YarnRotatesAndScalesQueriesAndKeys) {
 // denominator only (HF modeling_gpt_oss eager_attention_forward).
 std::vector<double> attention_reference(const std::vector<float>& q, const std::vector<float>& k,
                                         const std::vector<float>& v, const AttentionDims& d,
-                                        const std::vector<int64_t>& positions,
+                                        int64_t capacity, const std::vector<int64_t>& positions,
                                         const std::vector<float>& sinks = {}) {
   std::vector<double> out(static_cast<size_t>(d.heads * d.head_dim), 0.0);
   for (int64_t h = 0; h < d.heads; ++h) {
@@ -293,7 +293,7 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
       double dot = 0;
       for (int64_t i = 0; i < d.head_dim; ++i)
         dot +=
-            double(q[h * d.head_dim + i]) * k[(kv * d.capacity + p % d.capacity) * d.head_dim + i];
+            double(q[h * d.head_dim + i]) * k[(kv * capacity + p % capacity) * d.head_dim + i];
       s.push_back(dot / std::sqrt(double(d.head_dim)));
     }
     double m = *std::max_element(s.begin(), s.end());
@@ -304,9 +304,19 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
     for (size_t t = 0; t < positions.size(); ++t)
       for (int64_t i = 0; i < d.head_dim; ++i)
         out[h * d.head_dim + i] +=
-            s[t] / sum * v[(kv * d.capacity + positions[t] % d.capacity) * d.head_dim + i];
+            s[t] / sum * v[(kv * capacity + positions[t] % capacity) * d.head_dim + i];
   }
   return out;
+}
+
+// attend over a contiguous [kv_heads, capacity, hd] cache of T values.
+template <typename T>
+void attend_contiguous(const std::vector<float>& q, const std::vector<T>& k,
+                       const std::vector<T>& v, DType dtype, const AttentionDims& d,
+                       int64_t capacity, int64_t pos, std::vector<float>& scores,
+                       std::vector<float>& out) {
+  attend(q.data(), KvSeqView::contiguous(k.data(), v.data(), dtype, capacity), d, pos,
+         scores.data(), out.data());
 }
 
 TEST(RuntimeOps, AttentionMatchesReferenceWithGqaWindowAndBf16Cache) {
@@ -321,26 +331,61 @@ TEST(RuntimeOps, AttentionMatchesReferenceWithGqaWindowAndBf16Cache) {
     int64_t capacity, window, pos;
   };
   for (const Case& cs : {Case{16, 0, 9}, Case{16, 0, 0}, Case{4, 4, 9}, Case{5, 3, 12}}) {
-    d.capacity = cs.capacity;
     d.window = cs.window;
-    const size_t cache = static_cast<size_t>(d.kv_heads * d.capacity * d.head_dim);
+    const size_t cache = static_cast<size_t>(d.kv_heads * cs.capacity * d.head_dim);
     const auto q = randoms(d.heads * d.head_dim, 3), k = randoms(cache, 4), v = randoms(cache, 5);
     std::vector<int64_t> positions;
     for (int64_t p = cs.window ? std::max<int64_t>(0, cs.pos - cs.window + 1) : 0; p <= cs.pos; ++p)
       positions.push_back(p);
-    const auto want = attention_reference(q, k, v, d, positions);
+    const auto want = attention_reference(q, k, v, d, cs.capacity, positions);
     std::vector<float> scores(64), out(q.size());
-    attend(q.data(), k.data(), v.data(), DType::f32, d, cs.pos, scores.data(), out.data());
+    attend_contiguous(q, k, v, DType::f32, d, cs.capacity, cs.pos, scores, out);
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-5);
     // bf16 cache: the reference on the rounded values.
     std::vector<bf16> kb, vb;
     std::vector<float> kr, vr;
     for (float x : k) kr.push_back(bf16_to_float(kb.emplace_back(float_to_bf16(x))));
     for (float x : v) vr.push_back(bf16_to_float(vb.emplace_back(float_to_bf16(x))));
-    const auto want_b = attention_reference(q, kr, vr, d, positions);
-    attend(q.data(), kb.data(), vb.data(), DType::bf16, d, cs.pos, scores.data(), out.data());
+    const auto want_b = attention_reference(q, kr, vr, d, cs.capacity, positions);
+    attend_contiguous(q, kb, vb, DType::bf16, d, cs.capacity, cs.pos, scores, out);
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-5);
   }
+}
+
+// A paged cache (blocks of 4 positions scattered over a pool in a shuffled
+// order, read through a block table) gives bit for bit what the same rows
+// give contiguous, with and without a sliding window.
+TEST(RuntimeOps, PagedAttentionEqualsContiguous) {
+  AttentionDims d;
+  d.heads = 4;
+  d.kv_heads = 2;
+  d.head_dim = 8;
+  d.group = 2;
+  const int64_t bs = 4, nblocks = 5, cap = bs * nblocks, hd = d.head_dim;
+  const std::vector<int32_t> table = {3, 0, 6, 2, 5};  // pool of 7 blocks
+  const size_t cache = static_cast<size_t>(d.kv_heads * cap * hd);
+  const auto q = randoms(d.heads * hd, 21), k = randoms(cache, 22), v = randoms(cache, 23);
+  std::vector<float> kp(static_cast<size_t>(7 * d.kv_heads * bs * hd)), vp(kp.size());
+  for (int64_t h = 0; h < d.kv_heads; ++h)
+    for (int64_t p = 0; p < cap; ++p)
+      for (int64_t i = 0; i < hd; ++i) {
+        const size_t from = static_cast<size_t>((h * cap + p) * hd + i);
+        const size_t to = static_cast<size_t>(
+            ((table[static_cast<size_t>(p / bs)] * d.kv_heads + h) * bs + p % bs) * hd + i);
+        kp[to] = k[from];
+        vp[to] = v[from];
+      }
+  const KvSeqView paged{reinterpret_cast<const std::byte*>(kp.data()),
+                        reinterpret_cast<const std::byte*>(vp.data()), table.data(), nblocks, bs,
+                        DType::f32};
+  std::vector<float> scores(cap), want(q.size()), got(q.size());
+  for (int64_t window : {0, 6})
+    for (int64_t pos : {0, 3, 4, 13, 19}) {
+      d.window = window;
+      attend_contiguous(q, k, v, DType::f32, d, cap, pos, scores, want);
+      attend(q.data(), paged, d, pos, scores.data(), got.data());
+      EXPECT_EQ(got, want) << "window " << window << " pos " << pos;
+    }
 }
 
 // One head, hd 2, two positions, sink 0.5, by hand (python3):
@@ -353,13 +398,12 @@ TEST(RuntimeOps, AttentionMatchesReferenceWithGqaWindowAndBf16Cache) {
 TEST(RuntimeOps, AttentionSinkJoinsTheDenominatorOnly) {
   AttentionDims d;
   d.head_dim = 2;
-  d.capacity = 4;
   const std::vector<float> q = {1.0f, 0.5f};
   const std::vector<float> k = {1, 0, -1, 2, 0, 0, 0, 0}, v = {1, 2, 3, -1, 0, 0, 0, 0};
   const float sink = 0.5f;
   d.sinks = &sink;
   std::vector<float> scores(4), out(2);
-  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  attend_contiguous(q, k, v, DType::f32, d, 4, 1, scores, out);
   EXPECT_NEAR(out[0], 1.075110333, 1e-6);
   EXPECT_NEAR(out[1], 0.653482354, 1e-6);
   std::vector<float> p = {0.70710678f, 0.0f};
@@ -371,9 +415,9 @@ TEST(RuntimeOps, AttentionSinkJoinsTheDenominatorOnly) {
   const float none = -1e30f;
   std::vector<float> plain(2);
   d.sinks = nullptr;
-  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), plain.data());
+  attend_contiguous(q, k, v, DType::f32, d, 4, 1, scores, plain);
   d.sinks = &none;
-  attend(q.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  attend_contiguous(q, k, v, DType::f32, d, 4, 1, scores, out);
   EXPECT_EQ(out, plain);
 
   // q = 0: every score is 0, so with sink s the n positions keep n / (n + e^s)
@@ -381,7 +425,7 @@ TEST(RuntimeOps, AttentionSinkJoinsTheDenominatorOnly) {
   const std::vector<float> zero = {0.0f, 0.0f};
   const float big = 10.0f;
   d.sinks = &big;
-  attend(zero.data(), k.data(), v.data(), DType::f32, d, 1, scores.data(), out.data());
+  attend_contiguous(zero, k, v, DType::f32, d, 4, 1, scores, out);
   const double shrink = 2.0 / (2.0 + std::exp(10.0));
   const double want0 = (1.0 + 3.0) / 2 * shrink, want1 = (2.0 - 1.0) / 2 * shrink;
   EXPECT_NEAR(out[0], want0, 1e-6 * want0);
@@ -398,28 +442,28 @@ TEST(RuntimeOps, AttentionSinksPerLocalHeadMatchReference) {
   d.group = 2;
   d.q_head0 = 2;
   d.kv_head0 = 1;
-  d.capacity = 5;
+  const int64_t capacity = 5;
   d.window = 3;
   const int64_t pos = 12;
   const std::vector<float> sinks = {-1.0f, 0.3f, 2.5f, -20.0f};
   d.sinks = sinks.data();
-  const size_t cache = static_cast<size_t>(d.kv_heads * d.capacity * d.head_dim);
+  const size_t cache = static_cast<size_t>(d.kv_heads * capacity * d.head_dim);
   const auto q = randoms(d.heads * d.head_dim, 13, -2, 2), k = randoms(cache, 14),
              v = randoms(cache, 15);
   const std::vector<int64_t> positions = {10, 11, 12};
-  const auto want = attention_reference(q, k, v, d, positions, sinks);
+  const auto want = attention_reference(q, k, v, d, capacity, positions, sinks);
   std::vector<float> scores(8), out(q.size());
-  attend(q.data(), k.data(), v.data(), DType::f32, d, pos, scores.data(), out.data());
+  attend_contiguous(q, k, v, DType::f32, d, capacity, pos, scores, out);
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want[i], 1e-6) << i;
   std::vector<bf16> kb, vb;
   std::vector<float> kr, vr;
   for (float x : k) kr.push_back(bf16_to_float(kb.emplace_back(float_to_bf16(x))));
   for (float x : v) vr.push_back(bf16_to_float(vb.emplace_back(float_to_bf16(x))));
-  const auto want_b = attention_reference(q, kr, vr, d, positions, sinks);
-  attend(q.data(), kb.data(), vb.data(), DType::bf16, d, pos, scores.data(), out.data());
+  const auto want_b = attention_reference(q, kr, vr, d, capacity, positions, sinks);
+  attend_contiguous(q, kb, vb, DType::bf16, d, capacity, pos, scores, out);
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], want_b[i], 1e-6) << i;
   // The sinks matter: without them the output differs.
-  const auto no_sink = attention_reference(q, k, v, d, positions);
+  const auto no_sink = attention_reference(q, k, v, d, capacity, positions);
   EXPECT_GT(std::abs(no_sink[0] - want[0]), 1e-3);
 }
 
