@@ -95,7 +95,7 @@ class BlockAllocator {
  private:
   // A cached block's identity: block id and the generation it had when it was
   // cached (bumped whenever a block stops being cached), so a stale reference
-  // to an evicted block never matches. Root (no parent): {-1, 0}.
+  // to an evicted block never matches. Root (no parent): {-1, 0}; nothing: {-2, 0}.
   struct Ref {
     BlockId id = -1;
     uint64_t gen = 0;
@@ -107,7 +107,7 @@ class BlockAllocator {
     bool committed = false;       // full, its chain hash known (valid while ref > 0 or cached)
     bool cached = false;          // the entry for `hash` in table_
     uint64_t hash = 0;            // chain hash of its contents
-    Ref canon;                    // the cached block holding the same contents; id -1: none
+    Ref canon;                    // the cached block holding the same contents; id -2: none
     Ref parent;                   // cached only: the cached block before it
     std::vector<int32_t> tokens;  // cached only: its block_size ids
     std::list<BlockId>::iterator lru_it;  // cached with ref 0: place in evictable_
