@@ -39,11 +39,10 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
                                      : layout.kv_cache_bytes(config),
                  act = fixed_bytes(config, plan, layout) - w;
   const uint64_t free = free_bytes(memory);
-  const std::string kv_what =
-      paging.paged() ? std::to_string(paging.num_blocks) + " blocks of " +
-                           std::to_string(paging.block_size) + " positions"
-                     : "batch " + std::to_string(layout.batch_local) + " x seq_len " +
-                           std::to_string(layout.seq_len);
+  const std::string kv_what = paging.paged() ? std::to_string(paging.num_blocks) + " blocks of " +
+                                                   std::to_string(paging.block_size) + " positions"
+                                             : "batch " + std::to_string(layout.batch_local) +
+                                                   " x seq_len " + std::to_string(layout.seq_len);
   if (w + kv + act > free)
     MESHLM_FAIL("model " << config.name << " does not fit in device memory on "
                          << mesh.describe_rank() << ": it needs "

@@ -36,7 +36,8 @@ KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& 
       L.num_blocks = batch_;
       L.ring = 1;
     }
-    const uint64_t bytes = static_cast<uint64_t>(L.num_blocks * kv_heads_ * L.block_size) * row_bytes();
+    const uint64_t bytes =
+        static_cast<uint64_t>(L.num_blocks * kv_heads_ * L.block_size) * row_bytes();
     const std::string layer = "layer " + std::to_string(l);
     L.keys = DeviceBuffer<std::byte>(memory, MemCategory::kv_cache, bytes, layer + " keys");
     L.values = DeviceBuffer<std::byte>(memory, MemCategory::kv_cache, bytes, layer + " values");
@@ -58,7 +59,8 @@ size_t KVCache::row_bytes() const {
 }
 
 size_t KVCache::table_begin(int32_t slot) const {
-  MESHLM_CHECK(slot >= 0 && slot < batch_, "KV cache slot " << slot << " outside 0.." << batch_ - 1);
+  MESHLM_CHECK(slot >= 0 && slot < batch_,
+               "KV cache slot " << slot << " outside 0.." << batch_ - 1);
   return static_cast<size_t>(slot * table_len_);
 }
 
@@ -77,12 +79,14 @@ void KVCache::set_block_table(int32_t slot, std::span<const int32_t> blocks) {
 
 KvSeqView KVCache::view(int64_t layer, int32_t slot) const {
   const Layer& L = layers_[static_cast<size_t>(layer)];
-  return KvSeqView{L.keys.data(), L.values.data(), tables_.data() + table_begin(slot), L.ring, L.block_size, dtype_};
+  return KvSeqView{L.keys.data(), L.values.data(), tables_.data() + table_begin(slot),
+                   L.ring,        L.block_size,    dtype_};
 }
 
 void KVCache::write(int64_t layer, int32_t slot, int64_t pos, const float* k, const float* v) {
   Layer& L = layers_[static_cast<size_t>(layer)];
-  const int32_t block = tables_[table_begin(slot) + static_cast<size_t>((pos / L.block_size) % L.ring)];
+  const int32_t block =
+      tables_[table_begin(slot) + static_cast<size_t>((pos / L.block_size) % L.ring)];
   MESHLM_CHECK(block >= 0, "slot " << slot << " has no KV block for position " << pos);
   const size_t rb = row_bytes();
   const size_t base = static_cast<size_t>(block * kv_heads_ * L.block_size) * rb +

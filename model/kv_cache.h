@@ -31,9 +31,7 @@ struct KvPaging {
 
   bool paged() const { return block_size > 0; }
   // Table entries a sequence of seq_len positions needs.
-  int64_t blocks_per_seq(int64_t seq_len) const {
-    return (seq_len + block_size - 1) / block_size;
-  }
+  int64_t blocks_per_seq(int64_t seq_len) const { return (seq_len + block_size - 1) / block_size; }
 };
 
 // Bytes of one block of one layer on a device (keys and values), and of all
@@ -65,13 +63,13 @@ class KVCache {
     int64_t block_size, num_blocks, ring;
     DeviceBuffer<std::byte> keys, values;  // [num_blocks, K_l, block_size, hd]
   };
-  size_t row_bytes() const;  // one head at one position (hd values, + scale for int8)
+  size_t row_bytes() const;                // one head at one position (hd values, + scale for int8)
   size_t table_begin(int32_t slot) const;  // index of slot's table in tables_
 
   DType dtype_;
   KvPaging paging_;
   int64_t batch_, kv_heads_, head_dim_, table_len_;
-  std::vector<Layer> layers_;   // [L]
+  std::vector<Layer> layers_;    // [L]
   std::vector<int32_t> tables_;  // [B_l, table_len] block ids (static: slot s -> {s})
 };
 

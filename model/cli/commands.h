@@ -14,5 +14,7 @@ using Command = CliCommand;  // mesh/cli_main.h
 Command add_info_command(CLI::App& app);
 // mesh-run generate: sharded generation (model/cli/generate_command.cpp).
 Command add_generate_command(CLI::App& app);
+// mesh-run serve: the OpenAI-compatible server (model/cli/serve_command.cpp).
+Command add_serve_command(CLI::App& app);
 
 }  // namespace meshlm::cli

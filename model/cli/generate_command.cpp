@@ -19,6 +19,7 @@
 #include "mesh/mpi_session.h"
 #include "model/cli/commands.h"
 #include "model/cli/generate_report.h"
+#include "model/cli/run_setup.h"
 #include "model/engine.h"
 #include "model/gather_values.h"
 #include "model/generate.h"
@@ -33,23 +34,13 @@ namespace meshlm::cli {
 
 namespace {
 
-// The dtype the checkpoint stores its weights in: that of embed_tokens, or
-// mxfp4 when its experts are (gpt-oss as released).
-DType stored_weight_dtype(const Checkpoint& ckpt) {
-  for (const TensorInfo& t : tensor_inventory(ckpt.config()))
-    if (ckpt.stored_dtype(t.name) == DType::mxfp4) return DType::mxfp4;
-  return ckpt.stored_dtype(tensor_name(TensorRole::embed));
-}
-
 struct Options {
-  std::string model, plan, mesh, tokenizer, prompts_file, json, stop_ids;
+  ModelOptions run;  // model, mesh, plan, devices (run_setup.h)
+  std::string prompts_file, json, stop_ids;
   std::vector<std::string> prompts, prompt_ids;
-  int64_t max_new_tokens = 64, seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk,
-          top_k = 0;
+  int64_t max_new_tokens = 64, batch = 0, top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
-  uint64_t seed = 0, synthetic_seed = 1;
-  bool synthetic = false;
-  std::string dtype, kv_dtype = "fp32", device, device_memory, moe;
+  uint64_t seed = 0;
 };
 
 // Token ids "1, 2,3": digits separated by commas, blanks around them. A plain
@@ -130,57 +121,17 @@ std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer
   return out;
 }
 
-// Loading progress of rank 0 for models of 64 MiB or more per device:
-// "\rloading weights  42% (1.2 GiB of 2.9 GiB)" on a terminal, a log line
-// every 25% otherwise.
-LoadProgressFn progress_printer(int rank) {
-  if (rank != 0) return {};
-  const bool tty = isatty(fileno(stderr));
-  auto last = std::make_shared<int>(-1);
-  return [last, tty](const LoadProgress& p) {
-    if (p.bytes_total < (uint64_t{64} << 20)) return;
-    const int pct = static_cast<int>(100 * p.bytes_done / std::max<uint64_t>(p.bytes_total, 1));
-    if (pct == *last || (!tty && pct / 25 == *last / 25 && *last >= 0)) return;
-    *last = pct;
-    const std::string done = format_bytes(static_cast<double>(p.bytes_done));
-    const std::string total = format_bytes(static_cast<double>(p.bytes_total));
-    if (tty)
-      std::fprintf(stderr, "\rloading weights %3d%% (%s of %s)%s", pct, done.c_str(), total.c_str(),
-                   pct == 100 ? "\n" : "");
-    else
-      spdlog::info("loading weights: {}% ({} of {}, {} of {} tensors)", pct, done, total,
-                   p.tensors_done, p.tensors_total);
-  };
-}
-
 int run(const Options& o) {
   int world = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 
   // 1. The mesh: from the plan, or --mesh (default 1 x world size).
-  std::optional<Plan> plan;
-  AbstractMesh abstract;
-  DeviceChoice device;
-  all_agree(MPI_COMM_WORLD, [&] {
-    device = choose_device(o.device, o.device_memory);
-    if (!o.plan.empty()) {
-      if (!o.mesh.empty()) MESHLM_FAIL("give either --plan or --mesh, not both");
-      plan = Plan::load(o.plan);
-      abstract = plan->mesh;
-      if (abstract.size() != world)
-        MESHLM_FAIL("plan '" << o.plan << "' is for mesh " << abstract.shape_string() << " ("
-                             << abstract.size() << " devices), but the job has " << world
-                             << " rank(s): run it with mpirun -n " << abstract.size());
-    } else {
-      abstract = AbstractMesh::parse(o.mesh.empty() ? "1x" + std::to_string(world) : o.mesh);
-      if (abstract.size() != world)
-        MESHLM_FAIL("mesh " << abstract.shape_string() << " needs " << abstract.size()
-                            << " ranks, but the job has " << world << " (run mpirun -n "
-                            << abstract.size() << " or choose a mesh whose sizes multiply to "
-                            << world << ")");
-    }
-  });
+  MeshChoice choice;
+  all_agree(MPI_COMM_WORLD, [&] { choice = choose_mesh(o.run, world); });
+  const AbstractMesh& abstract = choice.mesh;
+  const DeviceChoice& device = choice.device;
+  std::optional<Plan> plan = choice.plan;
   DeviceMesh mesh(MPI_COMM_WORLD, abstract);
   DeviceMemory memory(device.capacity, mesh.rank(), device.spec.name);
 
@@ -190,27 +141,16 @@ int run(const Options& o) {
   std::vector<std::vector<int32_t>> prompts;
   GenerateOptions gen;
   all_agree(mesh.comm(), [&] {
-    if (o.synthetic)
-      ckpt = synthetic_checkpoint(ModelConfig::load(o.model), o.synthetic_seed);
-    else
-      ckpt = open_checkpoint(o.model);
+    ModelFiles files = open_model(o.run);
+    ckpt = std::move(files.checkpoint);
+    tokenizer = std::move(files.tokenizer);
     const ModelConfig& config = ckpt->config();
-    if (!o.tokenizer.empty()) tokenizer = Tokenizer::load(o.tokenizer, config.vocab_size);
     prompts = read_prompts(o, tokenizer ? &*tokenizer : nullptr);
     if (prompts.empty())
       MESHLM_FAIL("no prompt given (use --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file)");
     if (!plan) {
-      PlanRequest req;
-      req.weight_dtype = o.dtype.empty() ? stored_weight_dtype(*ckpt) : parse_dtype(o.dtype);
-      req.kv_dtype = parse_dtype(o.kv_dtype);
-      req.seq_len = o.seq_len > 0 ? o.seq_len : config.max_position_embeddings;
       const int64_t dp = abstract.axis_size("dp"), n = static_cast<int64_t>(prompts.size());
-      req.batch = o.batch > 0 ? o.batch : (n + dp - 1) / dp * dp;
-      req.prefill_chunk = o.prefill_chunk;
-      if (!o.moe.empty()) req.moe = parse_moe_sharding(o.moe);
-      req.device = device.spec;
-      req.device_memory = device.capacity;
-      plan = plan_for_mesh(config, abstract, req);
+      plan = plan_for_run(o.run, *ckpt, choice, o.batch > 0 ? o.batch : (n + dp - 1) / dp * dp);
     }
     const ShardLayout layout = runtime_layout(config, *plan, mesh.coords());
     gen.max_new_tokens = o.max_new_tokens;
@@ -306,18 +246,8 @@ int run(const Options& o) {
 Command add_generate_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* sub = app.add_subcommand("generate", "Generate text with a model sharded over the mesh");
-  sub->add_option("--model", o->model,
-                  "llama2.c .bin, Hugging Face model directory, or (with --synthetic) a "
-                  "config.json / name in configs/models/")
-      ->required();
-  sub->add_option("--plan", o->plan,
-                  "Sharding plan (JSON from mesh-plan); its mesh must match the job");
-  sub->add_option("--mesh", o->mesh, "Mesh DPxMP when no plan is given (default 1 x ranks)");
+  add_model_options(sub, o->run);
   sub->add_option("--prompt", o->prompts, "Prompt text (needs --tokenizer); repeatable");
-  sub->add_option("--tokenizer", o->tokenizer,
-                  "llama2.c tokenizer.bin of the model (its vocabulary size must match): "
-                  "tests/data/stories260K-tokenizer.bin (512 tokens) for stories260K, "
-                  "tests/data/llama2-tokenizer.bin (32000) for Llama 2 and TinyLlama");
   sub->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, e.g. 1,2,3; repeatable");
   sub->add_option("--prompts-file", o->prompts_file, "One prompt per line (text or ids)");
   // Ranges: a given value out of range is an error, never the default in disguise.
@@ -335,25 +265,8 @@ Command add_generate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--stop-ids", o->stop_ids,
                   "Stop token ids, e.g. 1,2 (default: the model's; 'none' = never stop)");
-  sub->add_flag("--synthetic", o->synthetic, "Deterministic random weights for --model's config");
-  sub->add_option("--synthetic-seed", o->synthetic_seed, "Seed of the --synthetic weights")
-      ->capture_default_str();
-  sub->add_option("--seq-len", o->seq_len, "Sequence length (default 0: the model's)")->check(dims);
   sub->add_option("--batch", o->batch, "Global batch (default 0: prompts, rounded up to dp)")
       ->check(dims);
-  sub->add_option("--prefill-chunk", o->prefill_chunk, "Prefill tokens per pass (0 = seq-len)")
-      ->capture_default_str()
-      ->check(dims);
-  sub->add_option("--dtype", o->dtype,
-                  "Weight dtype: fp32, bf16, fp16, or int8/int4 (block-quantized at load, each "
-                  "rank its shard; default: the checkpoint's)");
-  sub->add_option("--kv-dtype", o->kv_dtype, "KV cache dtype: fp32, bf16, fp16 or int8")
-      ->capture_default_str();
-  sub->add_option("--moe", o->moe,
-                  "MoE models with --mesh: tp (every device a slice of every expert) or ep "
-                  "(whole experts per device); default: the planner's choice");
-  sub->add_option("--devices", o->device, "Device spec: a name in configs/devices/ or a JSON file");
-  sub->add_option("--device-memory", o->device_memory, "Device memory per rank, e.g. 64MiB");
   sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");
   return [o] { return run(*o); };
 }

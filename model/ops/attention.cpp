@@ -37,8 +37,12 @@ void softmax_with_sink(float* x, int64_t n, float sink) {
 KvSeqView KvSeqView::contiguous(const void* keys, const void* values, DType dtype,
                                 int64_t capacity) {
   static constexpr int32_t kFirstBlock = 0;
-  return KvSeqView{static_cast<const std::byte*>(keys), static_cast<const std::byte*>(values),
-                   &kFirstBlock, 1, capacity, dtype};
+  return KvSeqView{static_cast<const std::byte*>(keys),
+                   static_cast<const std::byte*>(values),
+                   &kFirstBlock,
+                   1,
+                   capacity,
+                   dtype};
 }
 
 namespace {
@@ -76,8 +80,8 @@ struct KvRows {
 
 }  // namespace
 
-void attend(const float* q, const KvSeqView& kv, const AttentionDims& d, int64_t pos,
-            float* scores, float* out) {
+void attend(const float* q, const KvSeqView& kv, const AttentionDims& d, int64_t pos, float* scores,
+            float* out) {
   int64_t first = d.window > 0 ? std::max<int64_t>(0, pos - d.window + 1) : 0;
   MESHLM_CHECK(pos - first < kv.capacity(),
                "attention at position " << pos << " needs " << pos - first + 1

@@ -292,8 +292,7 @@ std::vector<double> attention_reference(const std::vector<float>& q, const std::
     for (int64_t p : positions) {
       double dot = 0;
       for (int64_t i = 0; i < d.head_dim; ++i)
-        dot +=
-            double(q[h * d.head_dim + i]) * k[(kv * capacity + p % capacity) * d.head_dim + i];
+        dot += double(q[h * d.head_dim + i]) * k[(kv * capacity + p % capacity) * d.head_dim + i];
       s.push_back(dot / std::sqrt(double(d.head_dim)));
     }
     double m = *std::max_element(s.begin(), s.end());
@@ -376,7 +375,10 @@ TEST(RuntimeOps, PagedAttentionEqualsContiguous) {
         vp[to] = v[from];
       }
   const KvSeqView paged{reinterpret_cast<const std::byte*>(kp.data()),
-                        reinterpret_cast<const std::byte*>(vp.data()), table.data(), nblocks, bs,
+                        reinterpret_cast<const std::byte*>(vp.data()),
+                        table.data(),
+                        nblocks,
+                        bs,
                         DType::f32};
   std::vector<float> scores(cap), want(q.size()), got(q.size());
   for (int64_t window : {0, 6})
