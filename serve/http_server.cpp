@@ -33,9 +33,10 @@ CompletionChoice choice_of(const Request& r, const std::string& text, size_t fro
   c.text = text;
   if (final) c.finish_reason = r.finish_reason;
   if (r.params.logprobs >= 0) {
-    infos.assign(
-        r.infos.begin() + static_cast<std::ptrdiff_t>(std::min(from_token, r.infos.size())),
-        r.infos.end());
+    const size_t from = std::min(from_token, r.infos.size());
+    for (size_t i = 0; i < from; ++i)
+      c.text_offset0 += static_cast<int64_t>(r.infos[i].text.size());
+    infos.assign(r.infos.begin() + static_cast<std::ptrdiff_t>(from), r.infos.end());
     c.logprobs = &infos;
   }
   return c;

@@ -34,13 +34,12 @@ std::string type_of(const json& v) {
 
 int64_t integer(const json& v, const std::string& field, int64_t lo, int64_t hi) {
   if (!v.is_number_integer()) bad(field, "must be an integer, got " + type_of(v));
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
-    bad(field, "must be at most " + std::to_string(hi));
-  const int64_t x = v.get<int64_t>();
-  if (x < lo || x > hi)
-    bad(field, "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
-                   std::to_string(x));
-  return x;
+  const bool above = v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(hi)
+                                            : v.get<int64_t>() > hi;
+  if (above || v.get<int64_t>() < lo)
+    bad(field,
+        "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v.dump());
+  return v.get<int64_t>();
 }
 
 float number(const json& v, const std::string& field, double lo, double hi) {
