@@ -107,6 +107,14 @@ uint64_t kv_bytes_per_token(const ModelConfig& c, int64_t kv_heads_local, DType 
                       "KV cache bytes per token"));
 }
 
+uint64_t kv_block_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t block_size,
+                        DType t) {
+  return static_cast<uint64_t>(
+      checked_product({2, c.num_layers, kv_heads_local, block_size,
+                       static_cast<int64_t>(kv_bytes_per_head_position(c.head_dim, t))},
+                      "KV block bytes (block size " + std::to_string(block_size) + ")"));
+}
+
 uint64_t kv_cache_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t batch_local,
                         int64_t seq_len, DType t) {
   // batch and seq_len come from flags and plan files: checked arithmetic.

@@ -78,6 +78,12 @@ uint64_t kv_bytes_per_token(const ModelConfig& config, int64_t kv_heads_local, D
 // batch_local * sum over layers of 2 * K_local * kv_positions(l, seq_len) * hd * bytes.
 uint64_t kv_cache_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t batch_local,
                         int64_t seq_len, DType kv_dtype);
+// A paged KV cache (mesh-run serve) hands memory out in blocks of this many
+// positions; one block of every layer on a device costs kv_block_bytes.
+inline constexpr int64_t kDefaultKvBlockSize = 16;
+// 2 * L * K_local * block_size * hd * bytes (sliding layers hold whole blocks too).
+uint64_t kv_block_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t block_size,
+                        DType kv_dtype);
 
 // The activation shape the runtime allocates for: rows = max(chunk, batch_local),
 // query tokens = chunk (= min(prefill_chunk, seq_len); 0 means seq_len).

@@ -35,7 +35,7 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
   ShardLayout layout = runtime_layout(config, plan, mesh.coords());
   const uint64_t w = layout.weight_bytes(config, plan),
                  kv = paging.paged() ? static_cast<uint64_t>(paging.num_blocks) *
-                                           kv_block_bytes(config, layout, paging.block_size)
+                                           kv_block_bytes(config, layout.kv_heads.size, paging.block_size, layout.kv_dtype)
                                      : layout.kv_cache_bytes(config),
                  act = fixed_bytes(config, plan, layout) - w;
   const uint64_t free = free_bytes(memory);
@@ -65,7 +65,7 @@ int64_t kv_blocks_that_fit(const ModelConfig& config, const Plan& plan, const De
   const ShardLayout layout = runtime_layout(config, plan, mesh.coords());
   const uint64_t need = fixed_bytes(config, plan, layout) + reserve, free = free_bytes(memory);
   return free > need
-             ? static_cast<int64_t>((free - need) / kv_block_bytes(config, layout, block_size))
+             ? static_cast<int64_t>((free - need) / kv_block_bytes(config, layout.kv_heads.size, block_size, layout.kv_dtype))
              : 0;
 }
 

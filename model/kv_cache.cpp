@@ -10,11 +10,6 @@
 
 namespace meshlm {
 
-uint64_t kv_block_bytes(const ModelConfig& c, const ShardLayout& layout, int64_t block_size) {
-  return 2 * static_cast<uint64_t>(c.num_layers * layout.kv_heads.size * block_size) *
-         kv_bytes_per_head_position(c.head_dim, layout.kv_dtype);
-}
-
 KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& layout,
                  const KvPaging& paging)
     : dtype_(layout.kv_dtype),

@@ -34,10 +34,6 @@ struct KvPaging {
   int64_t blocks_per_seq(int64_t seq_len) const { return (seq_len + block_size - 1) / block_size; }
 };
 
-// Bytes of one block of one layer on a device (keys and values), and of all
-// layers: what a paged pool costs per block.
-uint64_t kv_block_bytes(const ModelConfig& config, const ShardLayout& layout, int64_t block_size);
-
 class KVCache {
  public:
   KVCache(DeviceMemory& memory, const ModelConfig& config, const ShardLayout& layout,

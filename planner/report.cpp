@@ -159,6 +159,21 @@ std::string format_search_table(const SearchResult& r) {
         << pad(rate(m.tokens_per_s_sequence), 16) << rate(m.tokens_per_s_total) << "\n";
     }
   }
+  if (any) {
+    int64_t avg = 0;
+    for (auto& m : r.candidates)
+      if (m.feasible) avg = m.avg_seq_len;
+    o << "\nServing (mesh-run serve: paged KV in blocks of " << kDefaultKvBlockSize
+      << " positions, sequences of average length " << avg << ", --avg-seq-len):\n";
+    for (size_t i = 0; i < r.candidates.size(); ++i) {
+      const MeshCandidate& m = r.candidates[i];
+      if (!m.feasible) continue;
+      o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.label(), 7)
+        << format_count(static_cast<uint64_t>(m.kv_blocks)) << " KV blocks per replica: "
+        << format_count(static_cast<uint64_t>(m.serving_sequences)) << " sequences at once per replica, "
+        << format_count(static_cast<uint64_t>(m.serving_sequences * m.dp)) << " in all\n";
+    }
+  }
   bool header = false;
   for (auto& m : r.candidates) {
     if (m.notes.empty() || !m.feasible) continue;
@@ -292,6 +307,11 @@ nlohmann::json search_to_json(const SearchResult& r) {
     e["decode_step"] = step_json(m.decode);
     e["decode_tokens_per_s_per_sequence"] = m.tokens_per_s_sequence;
     e["decode_tokens_per_s_total"] = m.tokens_per_s_total;
+    e["serving"] = {{"kv_block_size", kDefaultKvBlockSize},
+                    {"kv_blocks_per_replica", m.kv_blocks},
+                    {"avg_seq_len", m.avg_seq_len},
+                    {"sequences_per_replica", m.serving_sequences},
+                    {"sequences_total", m.serving_sequences * m.dp}};
     j["meshes"].push_back(e);
   }
   j["fits"] = r.chosen.has_value();

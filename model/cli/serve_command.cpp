@@ -11,6 +11,7 @@
 #include <csignal>
 #include <fstream>
 
+#include "arch/device_bytes.h"
 #include "mesh/device_memory.h"
 #include "mesh/device_mesh.h"
 #include "mesh/mpi_session.h"
@@ -33,7 +34,8 @@ struct Options {
   ModelOptions run;
   std::string host = "127.0.0.1", port_file, served_model_name, reserve = "10%";
   int port = 8000;
-  int64_t max_num_seqs = 8, max_num_batched_tokens = 0, block_size = 16, kv_blocks = 0,
+  int64_t max_num_seqs = 8, max_num_batched_tokens = 0, block_size = kDefaultKvBlockSize,
+          kv_blocks = 0,
           max_queue = 1024;
   double shutdown_timeout = 30;
   bool no_prefix_caching = false;
@@ -105,6 +107,7 @@ int run(const Options& o) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+  std::signal(SIGUSR1, on_signal);  // what mpirun forwards to every rank and outlives
 
   MeshChoice choice;
   all_agree(MPI_COMM_WORLD, [&] { choice = choose_mesh(o.run, world); });

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   std::string model, devices, device_memory, mesh, dtype = "bf16", kv_dtype, reserve = "10%";
   std::string objective = "throughput", write_plan;
   int num_devices = 0;
-  int64_t seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk, prompt_len = 0;
+  int64_t seq_len = 0, batch = 0, prefill_chunk = kDefaultPrefillChunk, prompt_len = 0,
+          avg_seq_len = 0;
   bool allow_fewer = false, json = false;
   app.add_option("--model", model,
                  "config.json, model directory, llama2.c .bin, or a name in configs/models/")
@@ -53,6 +54,10 @@ int main(int argc, char** argv) {
   app.add_option("--prompt-len", prompt_len,
                  "Prompt length for the prefill estimate (default min(seq len, 1024))")
       ->check(dims);
+  app.add_option("--avg-seq-len", avg_seq_len,
+                 "Average sequence length (prompt + output) for the serving estimate: how many "
+                 "sequences the paged KV cache holds at once (default seq len / 2)")
+      ->check(dims);
   app.add_option("--reserve", reserve,
                  "Runtime reserve per device: a percentage (10%) or bytes (2GiB)")
       ->capture_default_str();
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
     r.batch = batch;
     r.prefill_chunk = prefill_chunk;
     r.prompt_len = prompt_len;
+    r.avg_seq_len = avg_seq_len;
     r.reserve = Reserve::parse(reserve);
     r.objective = parse_objective(objective);
     if (!moe.empty()) r.moe = parse_moe_sharding(moe);
