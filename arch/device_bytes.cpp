@@ -107,12 +107,30 @@ uint64_t kv_bytes_per_token(const ModelConfig& c, int64_t kv_heads_local, DType 
                       "KV cache bytes per token"));
 }
 
-uint64_t kv_block_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t block_size,
-                        DType t) {
-  return static_cast<uint64_t>(
-      checked_product({2, c.num_layers, kv_heads_local, block_size,
-                       static_cast<int64_t>(kv_bytes_per_head_position(c.head_dim, t))},
-                      "KV block bytes (block size " + std::to_string(block_size) + ")"));
+PagedKvGeometry paged_kv_geometry(const ModelConfig& c, int64_t kv_heads_local, int64_t block_size,
+                                  int64_t seq_len, DType t) {
+  PagedKvGeometry g;
+  g.block_size = block_size;
+  const int64_t table = g.full_blocks(seq_len);
+  const int64_t ring =
+      c.sliding_window > 0 ? (c.sliding_window + block_size - 1) / block_size + 1 : 0;
+  int64_t full = 0, rings = 0;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const bool r = c.layer_is_sliding(l) && ring < table;
+    g.ring_layer.push_back(r);
+    (r ? rings : full) += 1;
+  }
+  g.window_blocks = rings > 0 ? ring : 0;
+  const std::string what = "KV block bytes (block size " + std::to_string(block_size) + ")";
+  const auto bytes = [&](int64_t layers) {
+    return static_cast<uint64_t>(
+        checked_product({2, layers, kv_heads_local, block_size,
+                         static_cast<int64_t>(kv_bytes_per_head_position(c.head_dim, t))},
+                        what));
+  };
+  g.full_block_bytes = bytes(full);
+  g.window_block_bytes = bytes(rings);
+  return g;
 }
 
 uint64_t kv_cache_bytes(const ModelConfig& c, int64_t kv_heads_local, int64_t batch_local,

@@ -78,12 +78,32 @@ uint64_t kv_bytes_per_token(const ModelConfig& config, int64_t kv_heads_local, D
 // batch_local * sum over layers of 2 * K_local * kv_positions(l, seq_len) * hd * bytes.
 uint64_t kv_cache_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t batch_local,
                         int64_t seq_len, DType kv_dtype);
-// A paged KV cache (mesh-run serve) hands memory out in blocks of this many
-// positions; one block of every layer on a device costs kv_block_bytes.
+// A paged KV cache (mesh-run serve, docs/DESIGN.md §4) hands memory out in
+// blocks of block_size positions, from two pools on a device: one for the
+// full-attention layers (a sequence holds a block per block_size positions it
+// has) and one for the sliding-window layers whose window is shorter than the
+// sequence (a sequence holds a ring of window_blocks, whatever its length).
 inline constexpr int64_t kDefaultKvBlockSize = 16;
-// 2 * L * K_local * block_size * hd * bytes (sliding layers hold whole blocks too).
-uint64_t kv_block_bytes(const ModelConfig& config, int64_t kv_heads_local, int64_t block_size,
-                        DType kv_dtype);
+struct PagedKvGeometry {
+  int64_t block_size = kDefaultKvBlockSize;
+  int64_t window_blocks = 0;        // ring per sequence: ceil(window / block_size) + 1; 0 = none
+  uint64_t full_block_bytes = 0;    // one block of every full-attention layer (keys and values)
+  uint64_t window_block_bytes = 0;  // one block of every ring-buffer layer
+  // Whether layer l reads a ring of window blocks (else the full pool).
+  std::vector<bool> ring_layer;
+  // Blocks of the full pool a sequence of `positions` holds.
+  int64_t full_blocks(int64_t positions) const { return (positions + block_size - 1) / block_size; }
+  // Device bytes of one sequence of `positions`, both pools.
+  uint64_t sequence_bytes(int64_t positions) const {
+    return static_cast<uint64_t>(full_blocks(positions)) * full_block_bytes +
+           static_cast<uint64_t>(window_blocks) * window_block_bytes;
+  }
+};
+// The geometry for sequences of up to seq_len positions on a device holding
+// kv_heads_local KV heads. A sliding layer uses the ring only when its ring
+// is shorter than the sequence's block table.
+PagedKvGeometry paged_kv_geometry(const ModelConfig& config, int64_t kv_heads_local,
+                                  int64_t block_size, int64_t seq_len, DType kv_dtype);
 
 // The activation shape the runtime allocates for: rows = max(chunk, batch_local),
 // query tokens = chunk (= min(prefill_chunk, seq_len); 0 means seq_len).

@@ -29,20 +29,33 @@ uint64_t fixed_bytes(const ModelConfig& config, const Plan& plan, const ShardLay
          layout.comm_bytes(config);
 }
 
+PagedKvGeometry geometry_of(const ModelConfig& config, const ShardLayout& layout,
+                            int64_t block_size) {
+  return paged_kv_geometry(config, layout.kv_heads.size, block_size, layout.seq_len,
+                           layout.kv_dtype);
+}
+
+uint64_t paged_bytes(const ModelConfig& config, const ShardLayout& layout, const KvPaging& p) {
+  const PagedKvGeometry g = geometry_of(config, layout, p.block_size);
+  return static_cast<uint64_t>(p.num_blocks) * g.full_block_bytes +
+         static_cast<uint64_t>(p.num_window_blocks) * g.window_block_bytes;
+}
+
 ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
                            const DeviceMemory& memory, const KvPaging& paging) {
   check_mesh(plan, mesh);
   ShardLayout layout = runtime_layout(config, plan, mesh.coords());
   const uint64_t w = layout.weight_bytes(config, plan),
-                 kv = paging.paged() ? static_cast<uint64_t>(paging.num_blocks) *
-                                           kv_block_bytes(config, layout.kv_heads.size, paging.block_size, layout.kv_dtype)
+                 kv = paging.paged() ? paged_bytes(config, layout, paging)
                                      : layout.kv_cache_bytes(config),
                  act = fixed_bytes(config, plan, layout) - w;
   const uint64_t free = free_bytes(memory);
-  const std::string kv_what = paging.paged() ? std::to_string(paging.num_blocks) + " blocks of " +
-                                                   std::to_string(paging.block_size) + " positions"
-                                             : "batch " + std::to_string(layout.batch_local) +
-                                                   " x seq_len " + std::to_string(layout.seq_len);
+  const std::string kv_what =
+      paging.paged()
+          ? std::to_string(paging.num_blocks) + " + " + std::to_string(paging.num_window_blocks) +
+                " window blocks of " + std::to_string(paging.block_size) + " positions"
+          : "batch " + std::to_string(layout.batch_local) + " x seq_len " +
+                std::to_string(layout.seq_len);
   if (w + kv + act > free)
     MESHLM_FAIL("model " << config.name << " does not fit in device memory on "
                          << mesh.describe_rank() << ": it needs "
@@ -59,14 +72,22 @@ ShardLayout checked_layout(const ModelConfig& config, const Plan& plan, const De
 
 }  // namespace
 
-int64_t kv_blocks_that_fit(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
-                           const DeviceMemory& memory, int64_t block_size, uint64_t reserve) {
+KvPaging paged_kv_that_fits(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
+                            const DeviceMemory& memory, int64_t block_size, uint64_t reserve) {
   check_mesh(plan, mesh);
   const ShardLayout layout = runtime_layout(config, plan, mesh.coords());
-  const uint64_t need = fixed_bytes(config, plan, layout) + reserve, free = free_bytes(memory);
-  return free > need
-             ? static_cast<int64_t>((free - need) / kv_block_bytes(config, layout.kv_heads.size, block_size, layout.kv_dtype))
-             : 0;
+  const PagedKvGeometry g = geometry_of(config, layout, block_size);
+  KvPaging p;
+  p.block_size = block_size;
+  p.num_window_blocks = layout.batch_local * g.window_blocks;  // a ring per slot
+  const uint64_t need = fixed_bytes(config, plan, layout) + reserve +
+                        static_cast<uint64_t>(p.num_window_blocks) * g.window_block_bytes;
+  const uint64_t free = free_bytes(memory);
+  if (g.full_block_bytes == 0)  // every layer a ring: the full pool is bookkeeping only
+    p.num_blocks = layout.batch_local * g.full_blocks(layout.seq_len);
+  else
+    p.num_blocks = free > need ? static_cast<int64_t>((free - need) / g.full_block_bytes) : 0;
+  return p;
 }
 
 Engine::Engine(const Checkpoint& checkpoint, const Plan& plan, const DeviceMesh& mesh,
@@ -92,12 +113,13 @@ void Engine::reset_all() {
   std::fill(positions_.begin(), positions_.end(), 0);
 }
 
-void Engine::assign(int32_t slot, int64_t position, std::span<const int32_t> blocks) {
+void Engine::assign(int32_t slot, int64_t position, std::span<const int32_t> blocks,
+                    std::span<const int32_t> window_blocks) {
   MESHLM_CHECK(slot >= 0 && slot < layout_.batch_local,
                "slot " << slot << " outside 0.." << layout_.batch_local - 1);
   MESHLM_CHECK(position >= 0 && position < layout_.seq_len,
                "position " << position << " outside 0.." << layout_.seq_len - 1);
-  kv_.set_block_table(slot, blocks);
+  kv_.set_block_table(slot, blocks, window_blocks);
   positions_[static_cast<size_t>(slot)] = position;
 }
 

@@ -44,11 +44,13 @@ struct SlotTokens {
   std::span<const int32_t> tokens;
 };
 
-// KV blocks of block_size positions that fit in `memory` next to this
-// device's weights, activations and comm buffers, keeping `reserve` bytes free
-// (the planner's KV budget, as a paged pool).
-int64_t kv_blocks_that_fit(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
-                           const DeviceMemory& memory, int64_t block_size, uint64_t reserve);
+// The paged KV pools of this device (model/kv_cache.h): a ring of window
+// blocks for every slot (models with sliding-window layers), and as many
+// full-attention blocks of block_size positions as fit in `memory` next to
+// the weights, activations, comm buffers and that ring pool, keeping
+// `reserve` bytes free (the planner's KV budget).
+KvPaging paged_kv_that_fits(const ModelConfig& config, const Plan& plan, const DeviceMesh& mesh,
+                            const DeviceMemory& memory, int64_t block_size, uint64_t reserve);
 
 class Engine {
  public:
@@ -76,9 +78,11 @@ class Engine {
   void reset(int32_t slot) { positions_[static_cast<size_t>(slot)] = 0; }
   void reset_all();
   // Paged KV cache only: slot's next position is `position` (its first
-  // `position` tokens are in the cache already, e.g. a shared prefix) and its
-  // blocks are `blocks` (model/kv_cache.h), for every layer.
-  void assign(int32_t slot, int64_t position, std::span<const int32_t> blocks);
+  // `position` tokens are in the cache already, e.g. a shared prefix), its
+  // full-attention blocks are `blocks` and its ring of sliding-window blocks
+  // `window_blocks` (model/kv_cache.h).
+  void assign(int32_t slot, int64_t position, std::span<const int32_t> blocks,
+              std::span<const int32_t> window_blocks = {});
   const KVCache& kv_cache() const { return kv_; }
 
   // Appends each prompt to its slot (distinct slots, at most batch_local of

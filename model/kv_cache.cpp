@@ -17,19 +17,26 @@ KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& 
       batch_(layout.batch_local),
       kv_heads_(layout.kv_heads.size),
       head_dim_(c.head_dim),
-      table_len_(paging.paged() ? paging.blocks_per_seq(layout.seq_len) : 1) {
-  MESHLM_CHECK(!paging.paged() || paging.num_blocks >= 1,
-               "a paged KV cache of " << paging.num_blocks << " blocks");
+      table_len_(1) {
+  if (paging.paged()) {
+    geometry_ = paged_kv_geometry(c, kv_heads_, paging.block_size, layout.seq_len, dtype_);
+    table_len_ = geometry_.full_blocks(layout.seq_len);
+    MESHLM_CHECK(
+        paging.num_blocks >= 1 && (geometry_.window_blocks == 0 || paging.num_window_blocks >= 1),
+        "a paged KV cache of " << paging.num_blocks << " + " << paging.num_window_blocks
+                               << " window blocks");
+  }
   for (int64_t l = 0; l < c.num_layers; ++l) {
     Layer L;
-    if (paging.paged()) {
-      L.block_size = paging.block_size;
-      L.num_blocks = paging.num_blocks;
-      L.ring = table_len_;
-    } else {
+    L.window = paging.paged() && geometry_.ring_layer[static_cast<size_t>(l)];
+    if (!paging.paged()) {
       L.block_size = c.kv_positions(l, layout.seq_len);
       L.num_blocks = batch_;
       L.ring = 1;
+    } else {
+      L.block_size = paging.block_size;
+      L.num_blocks = L.window ? paging.num_window_blocks : paging.num_blocks;
+      L.ring = L.window ? geometry_.window_blocks : table_len_;
     }
     const uint64_t bytes =
         static_cast<uint64_t>(L.num_blocks * kv_heads_ * L.block_size) * row_bytes();
@@ -39,6 +46,7 @@ KVCache::KVCache(DeviceMemory& memory, const ModelConfig& c, const ShardLayout& 
     layers_.push_back(std::move(L));
   }
   tables_.assign(static_cast<size_t>(batch_ * table_len_), paging.paged() ? -1 : 0);
+  window_tables_.assign(static_cast<size_t>(batch_ * geometry_.window_blocks), -1);
   if (!paging.paged())
     for (int64_t s = 0; s < batch_; ++s) tables_[static_cast<size_t>(s)] = static_cast<int32_t>(s);
 }
@@ -53,35 +61,45 @@ size_t KVCache::row_bytes() const {
   return kv_bytes_per_head_position(head_dim_, dtype_);
 }
 
-size_t KVCache::table_begin(int32_t slot) const {
+const int32_t* KVCache::table(const Layer& L, int32_t slot) const {
   MESHLM_CHECK(slot >= 0 && slot < batch_,
                "KV cache slot " << slot << " outside 0.." << batch_ - 1);
-  return static_cast<size_t>(slot * table_len_);
+  return L.window ? window_tables_.data() + static_cast<size_t>(slot * geometry_.window_blocks)
+                  : tables_.data() + static_cast<size_t>(slot * table_len_);
 }
 
-void KVCache::set_block_table(int32_t slot, std::span<const int32_t> blocks) {
+void KVCache::set_block_table(int32_t slot, std::span<const int32_t> blocks,
+                              std::span<const int32_t> window_blocks) {
   MESHLM_CHECK(paging_.paged(), "set_block_table on a static KV cache");
+  MESHLM_CHECK(slot >= 0 && slot < batch_,
+               "KV cache slot " << slot << " outside 0.." << batch_ - 1);
   MESHLM_CHECK(static_cast<int64_t>(blocks.size()) <= table_len_,
                blocks.size() << " blocks for a sequence of at most " << table_len_);
-  int32_t* t = tables_.data() + table_begin(slot);
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    MESHLM_CHECK(blocks[i] >= 0 && blocks[i] < paging_.num_blocks,
-                 "KV block " << blocks[i] << " outside 0.." << paging_.num_blocks - 1);
-    t[i] = blocks[i];
-  }
-  std::fill(t + blocks.size(), t + table_len_, -1);
+  MESHLM_CHECK(static_cast<int64_t>(window_blocks.size()) == geometry_.window_blocks,
+               window_blocks.size()
+                   << " window blocks, the ring needs " << geometry_.window_blocks);
+  auto copy = [](std::span<const int32_t> from, int32_t* to, int64_t len, int64_t pool) {
+    for (size_t i = 0; i < from.size(); ++i) {
+      MESHLM_CHECK(from[i] >= 0 && from[i] < pool,
+                   "KV block " << from[i] << " outside 0.." << pool - 1);
+      to[i] = from[i];
+    }
+    std::fill(to + from.size(), to + len, -1);
+  };
+  copy(blocks, tables_.data() + static_cast<size_t>(slot * table_len_), table_len_,
+       paging_.num_blocks);
+  copy(window_blocks, window_tables_.data() + static_cast<size_t>(slot * geometry_.window_blocks),
+       geometry_.window_blocks, paging_.num_window_blocks);
 }
 
 KvSeqView KVCache::view(int64_t layer, int32_t slot) const {
   const Layer& L = layers_[static_cast<size_t>(layer)];
-  return KvSeqView{L.keys.data(), L.values.data(), tables_.data() + table_begin(slot),
-                   L.ring,        L.block_size,    dtype_};
+  return KvSeqView{L.keys.data(), L.values.data(), table(L, slot), L.ring, L.block_size, dtype_};
 }
 
 void KVCache::write(int64_t layer, int32_t slot, int64_t pos, const float* k, const float* v) {
   Layer& L = layers_[static_cast<size_t>(layer)];
-  const int32_t block =
-      tables_[table_begin(slot) + static_cast<size_t>((pos / L.block_size) % L.ring)];
+  const int32_t block = table(L, slot)[(pos / L.block_size) % L.ring];
   MESHLM_CHECK(block >= 0, "slot " << slot << " has no KV block for position " << pos);
   const size_t rb = row_bytes();
   const size_t base = static_cast<size_t>(block * kv_heads_ * L.block_size) * rb +

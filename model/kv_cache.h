@@ -8,9 +8,12 @@
 //   static (KvPaging{}): mesh-run generate's fixed batch — slot s owns block s
 //     of each layer, one block of the layer's whole capacity (seq_len, or the
 //     window of a sliding layer: a ring buffer).
-//   paged (KvPaging{block_size, num_blocks}): mesh-run serve — every layer has
-//     num_blocks blocks of block_size positions; the scheduler hands them out
-//     and sets each slot's table (set_block_table), the same ids in every layer.
+//   paged (KvPaging{block_size, num_blocks, num_window_blocks}): mesh-run
+//     serve — the full-attention layers share a pool of num_blocks blocks of
+//     block_size positions, the ring-buffer (sliding-window) layers one of
+//     num_window_blocks (arch/device_bytes.h PagedKvGeometry); the scheduler
+//     hands blocks out and sets each slot's tables (set_block_table), the
+//     same ids in every layer of a pool.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "arch/device_bytes.h"
 #include "arch/model_config.h"
 #include "arch/shard_layout.h"
 #include "mesh/device_memory.h"
@@ -26,12 +30,11 @@
 namespace meshlm {
 
 struct KvPaging {
-  int64_t block_size = 0;  // positions per block; 0 = static
-  int64_t num_blocks = 0;  // blocks per layer when paged
+  int64_t block_size = 0;         // positions per block; 0 = static
+  int64_t num_blocks = 0;         // full-attention layers' pool
+  int64_t num_window_blocks = 0;  // ring-buffer layers' pool (0 without such layers)
 
   bool paged() const { return block_size > 0; }
-  // Table entries a sequence of seq_len positions needs.
-  int64_t blocks_per_seq(int64_t seq_len) const { return (seq_len + block_size - 1) / block_size; }
 };
 
 class KVCache {
@@ -44,9 +47,13 @@ class KVCache {
   int64_t kv_heads() const { return kv_heads_; }
   uint64_t bytes() const;
 
-  // Paged only: slot's blocks for positions 0 .. blocks.size()*block_size-1
-  // (at most blocks_per_seq(seq_len) ids, each < num_blocks).
-  void set_block_table(int32_t slot, std::span<const int32_t> blocks);
+  // Paged only: the ring geometry, and slot's blocks for positions
+  // 0 .. blocks.size()*block_size-1 (at most ceil(seq_len / block_size) ids,
+  // each < num_blocks) and its ring of geometry().window_blocks ids of the
+  // window pool (empty when there are no ring layers).
+  const PagedKvGeometry& geometry() const { return geometry_; }
+  void set_block_table(int32_t slot, std::span<const int32_t> blocks,
+                       std::span<const int32_t> window_blocks);
 
   // Sequence slot `slot`'s keys and values in layer `layer`.
   KvSeqView view(int64_t layer, int32_t slot) const;
@@ -57,16 +64,19 @@ class KVCache {
  private:
   struct Layer {
     int64_t block_size, num_blocks, ring;
+    bool window;                           // reads the window tables
     DeviceBuffer<std::byte> keys, values;  // [num_blocks, K_l, block_size, hd]
   };
-  size_t row_bytes() const;                // one head at one position (hd values, + scale for int8)
-  size_t table_begin(int32_t slot) const;  // index of slot's table in tables_
+  size_t row_bytes() const;  // one head at one position (hd values, + scale for int8)
+  const int32_t* table(const Layer& L, int32_t slot) const;
 
   DType dtype_;
   KvPaging paging_;
+  PagedKvGeometry geometry_;
   int64_t batch_, kv_heads_, head_dim_, table_len_;
-  std::vector<Layer> layers_;    // [L]
-  std::vector<int32_t> tables_;  // [B_l, table_len] block ids (static: slot s -> {s})
+  std::vector<Layer> layers_;           // [L]
+  std::vector<int32_t> tables_;         // [B_l, table_len] block ids (static: slot s -> {s})
+  std::vector<int32_t> window_tables_;  // [B_l, window_blocks] ring blocks
 };
 
 }  // namespace meshlm

@@ -164,12 +164,12 @@ void evaluate(const ModelConfig& c, const SearchRequest& r, const MemorySettings
   m.decode = decode_step_cost(in, m.batch_local, seq_len);
   m.tokens_per_s_sequence = 1.0 / m.decode.total_s;
   m.tokens_per_s_total = static_cast<double>(m.batch_local * m.dp) / m.decode.total_s;
-  const uint64_t budget = m.memory.capacity - std::min(m.memory.capacity, m.memory.used() - m.memory.kv_cache);
-  m.kv_blocks = static_cast<int64_t>(
-      budget / kv_block_bytes(c, L.local.kv_heads, kDefaultKvBlockSize, ms.kv_dtype));
+  m.kv_budget_bytes =
+      m.memory.capacity - std::min(m.memory.capacity, m.memory.used() - m.memory.kv_cache);
   m.avg_seq_len = std::clamp<int64_t>(r.avg_seq_len > 0 ? r.avg_seq_len : seq_len / 2, 1, seq_len);
-  m.serving_sequences =
-      m.kv_blocks / ((m.avg_seq_len + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize);
+  const PagedKvGeometry g =
+      paged_kv_geometry(c, L.local.kv_heads, kDefaultKvBlockSize, seq_len, ms.kv_dtype);
+  m.serving_sequences = static_cast<int64_t>(m.kv_budget_bytes / g.sequence_bytes(m.avg_seq_len));
 }
 
 // Better-first order: score, then (on a tie) fewer collectives, fewer devices, more dp.

@@ -40,7 +40,7 @@ struct SearchRequest {
   int64_t seq_len = 0;            // 0 = the longest that fits, up to max_position_embeddings
   int64_t batch = 0;              // global; 0 = the largest that fits
   int64_t prefill_chunk = kDefaultPrefillChunk;  // 0 = seq_len
-  int64_t prompt_len = 0;  // prefill estimate; 0 = min(seq_len, kDefaultPromptLen)
+  int64_t prompt_len = 0;   // prefill estimate; 0 = min(seq_len, kDefaultPromptLen)
   int64_t avg_seq_len = 0;  // serving estimate (paged KV); 0 = seq_len / 2
   Reserve reserve;
   Objective objective = Objective::throughput;
@@ -77,10 +77,10 @@ struct MeshCandidate {
   double tokens_per_s_sequence = 0;  // decode, per sequence
   double tokens_per_s_total = 0;     // decode, all replicas
   // Serving (mesh-run serve): the KV budget per device (what the operating
-  // batch's activations, the weights and the reserve leave) as paged blocks
-  // of kDefaultKvBlockSize positions, and the sequences of avg_seq_len
-  // positions they hold at once per replica.
-  int64_t kv_blocks = 0;
+  // batch's activations, the weights and the reserve leave) and the
+  // sequences of avg_seq_len positions it holds at once per replica as
+  // paged blocks of kDefaultKvBlockSize positions (PagedKvGeometry).
+  uint64_t kv_budget_bytes = 0;
   int64_t avg_seq_len = 0;
   int64_t serving_sequences = 0;
   int64_t max_batch_total() const { return max_batch_local * dp; }

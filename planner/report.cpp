@@ -168,9 +168,9 @@ std::string format_search_table(const SearchResult& r) {
     for (size_t i = 0; i < r.candidates.size(); ++i) {
       const MeshCandidate& m = r.candidates[i];
       if (!m.feasible) continue;
-      o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.label(), 7)
-        << format_count(static_cast<uint64_t>(m.kv_blocks)) << " KV blocks per replica: "
-        << format_count(static_cast<uint64_t>(m.serving_sequences)) << " sequences at once per replica, "
+      o << (r.chosen && *r.chosen == i ? "* " : "  ") << pad(m.label(), 7) << b2(m.kv_budget_bytes)
+        << " KV budget per device: " << format_count(static_cast<uint64_t>(m.serving_sequences))
+        << " sequences at once per replica, "
         << format_count(static_cast<uint64_t>(m.serving_sequences * m.dp)) << " in all\n";
     }
   }
@@ -308,7 +308,7 @@ nlohmann::json search_to_json(const SearchResult& r) {
     e["decode_tokens_per_s_per_sequence"] = m.tokens_per_s_sequence;
     e["decode_tokens_per_s_total"] = m.tokens_per_s_total;
     e["serving"] = {{"kv_block_size", kDefaultKvBlockSize},
-                    {"kv_blocks_per_replica", m.kv_blocks},
+                    {"kv_budget_bytes_per_device", m.kv_budget_bytes},
                     {"avg_seq_len", m.avg_seq_len},
                     {"sequences_per_replica", m.serving_sequences},
                     {"sequences_total", m.serving_sequences * m.dp}};

@@ -19,6 +19,12 @@ const SchedulerConfig& validated(const SchedulerConfig& c) {
   positive(c.num_blocks, "num_blocks");
   if (c.max_num_seqs > INT32_MAX) MESHLM_FAIL("scheduler: max_num_seqs " << c.max_num_seqs);
   if (c.num_blocks > INT32_MAX) MESHLM_FAIL("scheduler: num_blocks " << c.num_blocks);
+  if (c.window_blocks_per_seq < 0 || c.num_window_blocks < c.window_blocks_per_seq ||
+      c.num_window_blocks > INT32_MAX)
+    MESHLM_FAIL("scheduler: " << c.num_window_blocks << " window blocks for rings of "
+                              << c.window_blocks_per_seq);
+  if (c.window_blocks_per_seq > 0 && c.prefix_caching)
+    MESHLM_FAIL("scheduler: prefix caching cannot share the rings of sliding-window layers");
   const int64_t one_seq = (c.max_model_len + c.block_size - 1) / c.block_size;
   if (c.num_blocks < one_seq) {
     MESHLM_FAIL("scheduler: a KV cache of " << c.num_blocks << " blocks of " << c.block_size
@@ -40,7 +46,17 @@ int64_t StepPlan::num_batched_tokens() const {
 Scheduler::Scheduler(const SchedulerConfig& config)
     : config_(validated(config)),
       blocks_(config_.num_blocks, config_.block_size, config_.prefix_caching),
-      slot_used_(config_.max_num_seqs, false) {}
+      slot_used_(config_.max_num_seqs, false) {
+  for (int64_t b = config_.num_window_blocks - 1; b >= 0; --b)
+    window_free_.push_back(static_cast<BlockId>(b));
+}
+
+void Scheduler::release_slot(Seq& s) {
+  slot_used_[s.slot] = false;
+  s.slot = -1;
+  window_free_.insert(window_free_.end(), s.window.rbegin(), s.window.rend());
+  s.window.clear();
+}
 
 int64_t Scheduler::blocks_for(int64_t positions) const {
   return (positions + config_.block_size - 1) / config_.block_size;
@@ -89,8 +105,7 @@ void Scheduler::preempt(Seq& s) {
   s.blocks.clear();
   s.computed = 0;
   s.committed = 0;
-  slot_used_[s.slot] = false;
-  s.slot = -1;
+  release_slot(s);
   running_.erase(std::find(running_.begin(), running_.end(), s.id));
   waiting_.push_front(s.id);
 }
@@ -101,7 +116,7 @@ void Scheduler::free_seq(int64_t seq_id) {
   Seq& s = it->second;
   if (s.slot >= 0) {
     blocks_.release(s.blocks);
-    slot_used_[s.slot] = false;
+    release_slot(s);
     running_.erase(std::find(running_.begin(), running_.end(), seq_id));
   } else {
     waiting_.erase(std::find(waiting_.begin(), waiting_.end(), seq_id));
@@ -125,6 +140,7 @@ StepPlan Scheduler::schedule() {
     out.start_pos = s.computed;
     out.tokens.assign(s.tokens.begin() + s.computed, s.tokens.begin() + s.computed + count);
     out.block_table = s.blocks;
+    out.window_table = s.window;
     out.sample = s.computed + count == static_cast<int64_t>(s.tokens.size());
     out.num_generated = static_cast<int64_t>(s.tokens.size()) - s.prompt_len;
     in_flight_.push_back({s.id, count, out.sample});
@@ -154,7 +170,8 @@ StepPlan Scheduler::schedule() {
   // Admission, FIFO, never at the expense of running sequences: not after a
   // preemption this step, and only while the chunk's blocks are free.
   while (plan.preempted.empty() && budget > 0 && !waiting_.empty() &&
-         num_running() < config_.max_num_seqs) {
+         num_running() < config_.max_num_seqs &&
+         static_cast<int64_t>(window_free_.size()) >= config_.window_blocks_per_seq) {
     Seq& s = seqs_.at(waiting_.front());
     const BlockAllocator::PrefixProbe hit = blocks_.probe_prefix(s.tokens);
     const int64_t start = hit.blocks * config_.block_size;
@@ -167,6 +184,10 @@ StepPlan Scheduler::schedule() {
     s.committed = hit.blocks;
     MESHLM_CHECK(grow(s, start + count), "admission of " << s.id << " over-committed blocks");
     s.slot = take_slot();
+    for (int64_t i = 0; i < config_.window_blocks_per_seq; ++i) {
+      s.window.push_back(window_free_.back());
+      window_free_.pop_back();
+    }
     waiting_.pop_front();
     running_.push_back(s.id);
     emit(s, count);
@@ -240,6 +261,8 @@ void Scheduler::check_invariants() const {
                              << " positions");
     MESHLM_CHECK(s.committed * config_.block_size <= s.computed, "sequence " << id);
     for (BlockId b : s.blocks) ++refs.at(b);
+    MESHLM_CHECK(static_cast<int64_t>(s.window.size()) == config_.window_blocks_per_seq,
+                 "sequence " << id << " holds " << s.window.size() << " window blocks");
   }
   for (int64_t id : waiting_) {
     const Seq& s = seqs_.at(id);
@@ -249,6 +272,11 @@ void Scheduler::check_invariants() const {
   MESHLM_CHECK(running_.size() + waiting_.size() == seqs_.size(), "a sequence is lost");
   MESHLM_CHECK(std::count(slot_used_.begin(), slot_used_.end(), true) == num_running(),
                "slots leaked");
+  std::vector<int32_t> window_refs(static_cast<size_t>(config_.num_window_blocks), 0);
+  for (BlockId b : window_free_) ++window_refs.at(b);
+  for (int64_t id : running_)
+    for (BlockId b : seqs_.at(id).window) ++window_refs.at(b);
+  for (int32_t n : window_refs) MESHLM_CHECK(n == 1, "a window block is lost or held twice");
   for (BlockId b = 0; b < blocks_.num_blocks(); ++b) {
     MESHLM_CHECK(refs[b] == blocks_.ref_count(b), "block " << b << " has ref count "
                                                            << blocks_.ref_count(b) << " but "

@@ -36,6 +36,12 @@ struct SchedulerConfig {
   int64_t block_size = 16;
   int64_t num_blocks = 0;  // >= ceil(max_model_len / block_size)
   bool prefix_caching = true;
+  // Models with sliding-window layers (paged KV, docs/DESIGN.md §4): each
+  // running sequence also holds a ring of window_blocks_per_seq blocks of a
+  // second pool of num_window_blocks, taken at admission and given back with
+  // its slot. Prefix caching cannot share rings: it must be off.
+  int64_t window_blocks_per_seq = 0;
+  int64_t num_window_blocks = 0;
 };
 
 // One sequence's work in a step: feed tokens[start_pos .. start_pos+count) of the
@@ -44,13 +50,14 @@ struct SchedulerConfig {
 // lives in block block_table[p / block_size] at offset p % block_size.
 struct ScheduledSeq {
   int64_t seq_id = 0;
-  int32_t slot = 0;                  // 0 .. max_num_seqs-1, fixed while the sequence runs
-  int64_t start_pos = 0;             // = tokens already in the KV cache (prefix hits included)
-  std::vector<int32_t> tokens;       // the tokens fed this step (>= 1)
-  std::vector<BlockId> block_table;  // ceil((start_pos+count)/block_size) entries
-  bool sample = false;               // this chunk reaches the end of the sequence's known tokens:
-                                     // the executor samples the next token (from the last position)
-  int64_t num_generated = 0;         // tokens this sequence had generated before this step
+  int32_t slot = 0;                   // 0 .. max_num_seqs-1, fixed while the sequence runs
+  int64_t start_pos = 0;              // = tokens already in the KV cache (prefix hits included)
+  std::vector<int32_t> tokens;        // the tokens fed this step (>= 1)
+  std::vector<BlockId> block_table;   // ceil((start_pos+count)/block_size) entries
+  std::vector<BlockId> window_table;  // its ring of window blocks (window_blocks_per_seq)
+  bool sample = false;                // this chunk reaches the end of the sequence's known tokens:
+                        // the executor samples the next token (from the last position)
+  int64_t num_generated = 0;  // tokens this sequence had generated before this step
 };
 
 struct StepPlan {
@@ -116,6 +123,7 @@ class Scheduler {
     int64_t committed = 0;        // leading blocks committed to the prefix cache
     int32_t slot = -1;            // -1: waiting
     std::vector<BlockId> blocks;  // block table
+    std::vector<BlockId> window;  // ring of window blocks (while running)
   };
   struct Fed {  // one entry of the plan in flight
     int64_t seq_id, count;
@@ -127,6 +135,7 @@ class Scheduler {
   void preempt(Seq& s);
   void free_seq(int64_t seq_id);  // abort/finish: release, drop from queues and the map
   int32_t take_slot();
+  void release_slot(Seq& s);  // the slot and the ring go back
 
   SchedulerConfig config_;
   BlockAllocator blocks_;
@@ -134,6 +143,7 @@ class Scheduler {
   std::vector<int64_t> running_;  // admission order
   std::deque<int64_t> waiting_;   // FIFO; preempted ones go to the front
   std::vector<bool> slot_used_;
+  std::vector<BlockId> window_free_;  // free blocks of the window pool
   std::vector<Fed> in_flight_;
   bool pending_ = false;  // a non-empty plan awaits complete_step
 };

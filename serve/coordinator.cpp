@@ -151,6 +151,7 @@ StepMessage Coordinator::next_step() {
       w.start_pos = s.start_pos;
       w.tokens = std::move(s.tokens);
       w.block_table = std::move(s.block_table);
+      w.window_table = std::move(s.window_table);
       w.sample = s.sample;
       w.num_generated = s.num_generated;
       w.sampling = SamplingParams{r.params.temperature, r.params.top_k, r.params.top_p};

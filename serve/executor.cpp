@@ -38,7 +38,7 @@ std::vector<SeqResult> run_replica_step(Engine& engine, const std::vector<SeqWor
   feed.reserve(work.size());
   bool distributed_argmax = true;
   for (const SeqWork& w : work) {
-    engine.assign(w.slot, w.start_pos, w.block_table);
+    engine.assign(w.slot, w.start_pos, w.block_table, w.window_table);
     feed.push_back({w.slot, w.tokens});
     if (w.sample && (w.sampling.temperature > 0 || w.logprobs >= 0)) distributed_argmax = false;
   }

@@ -70,6 +70,7 @@ std::vector<std::byte> encode(const StepMessage& m) {
       w.put(s.start_pos);
       w.put_vector(s.tokens);
       w.put_vector(s.block_table);
+      w.put_vector(s.window_table);
       w.put(static_cast<uint8_t>(s.sample));
       w.put(s.num_generated);
       w.put(s.sampling.temperature);
@@ -95,6 +96,7 @@ StepMessage decode_step(std::span<const std::byte> bytes) {
       s.start_pos = r.get<int64_t>();
       s.tokens = r.get_vector<int32_t>();
       s.block_table = r.get_vector<int32_t>();
+      s.window_table = r.get_vector<int32_t>();
       s.sample = r.get<uint8_t>() != 0;
       s.num_generated = r.get<int64_t>();
       s.sampling.temperature = r.get<float>();

@@ -18,9 +18,10 @@ namespace meshlm {
 struct SeqWork {
   int64_t seq_id = 0;
   int32_t slot = 0;
-  int64_t start_pos = 0;             // tokens already in its KV cache
-  std::vector<int32_t> tokens;       // fed at start_pos, start_pos+1, ...
-  std::vector<int32_t> block_table;  // KV blocks of positions 0 .. start_pos+|tokens|-1
+  int64_t start_pos = 0;              // tokens already in its KV cache
+  std::vector<int32_t> tokens;        // fed at start_pos, start_pos+1, ...
+  std::vector<int32_t> block_table;   // KV blocks of positions 0 .. start_pos+|tokens|-1
+  std::vector<int32_t> window_table;  // its ring of sliding-window blocks (if any)
   bool sample = false;
   int64_t num_generated = 0;  // index of the token sampled now: its RNG stream
   SamplingParams sampling;    // temperature 0 = greedy

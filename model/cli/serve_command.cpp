@@ -35,8 +35,7 @@ struct Options {
   std::string host = "127.0.0.1", port_file, served_model_name, reserve = "10%";
   int port = 8000;
   int64_t max_num_seqs = 8, max_num_batched_tokens = 0, block_size = kDefaultKvBlockSize,
-          kv_blocks = 0,
-          max_queue = 1024;
+          kv_blocks = 0, max_queue = 1024;
   double shutdown_timeout = 30;
   bool no_prefix_caching = false;
 };
@@ -46,27 +45,28 @@ extern "C" void on_signal(int) {
   g_stop = true;
 }
 
-// Blocks of the paged KV pool: --kv-blocks, or what fits on the fullest
+// The paged KV pools: a ring of window blocks per slot (sliding-window
+// models), and --kv-blocks full-attention blocks or what fits on the fullest
 // device next to its weights and activations, keeping the reserve.
-int64_t pool_blocks(const Options& o, const Checkpoint& ckpt, const Plan& plan,
-                    const DeviceMesh& mesh, const DeviceMemory& memory) {
-  int64_t fit = 0;
+KvPaging pool(const Options& o, const Checkpoint& ckpt, const Plan& plan, const DeviceMesh& mesh,
+              const DeviceMemory& memory) {
+  KvPaging p;
   all_agree(mesh.comm(), [&] {
     const uint64_t reserve = Reserve::parse(o.reserve).for_capacity(memory.capacity());
-    fit = kv_blocks_that_fit(ckpt.config(), plan, mesh, memory, o.block_size, reserve);
+    p = paged_kv_that_fits(ckpt.config(), plan, mesh, memory, o.block_size, reserve);
   });
-  const auto all = all_gather_values(mesh.all(), std::vector<int64_t>{fit});
-  const int64_t blocks = o.kv_blocks > 0 ? o.kv_blocks : *std::min_element(all.begin(), all.end());
-  const int64_t one_seq = KvPaging{o.block_size, 0}.blocks_per_seq(plan.seq_len);
+  const auto all = all_gather_values(mesh.all(), std::vector<int64_t>{p.num_blocks});
+  p.num_blocks = o.kv_blocks > 0 ? o.kv_blocks : *std::min_element(all.begin(), all.end());
+  const int64_t one_seq = (plan.seq_len + o.block_size - 1) / o.block_size;
   all_agree(mesh.comm(), [&] {
-    if (blocks < one_seq)
-      MESHLM_FAIL("the KV cache pool holds " << blocks << " blocks of " << o.block_size
+    if (p.num_blocks < one_seq)
+      MESHLM_FAIL("the KV cache pool holds " << p.num_blocks << " blocks of " << o.block_size
                                              << " positions, less than one sequence of seq_len "
                                              << plan.seq_len << " needs (" << one_seq
                                              << "): use a shorter --seq-len, more "
                                                 "--device-memory or a smaller --reserve");
   });
-  return blocks;
+  return p;
 }
 
 nlohmann::json mesh_info(const Checkpoint& ckpt, const std::string& name, const Plan& plan,
@@ -98,6 +98,7 @@ nlohmann::json mesh_info(const Checkpoint& ckpt, const std::string& name, const 
           {"seq_len", plan.seq_len},
           {"block_size", kv.block_size},
           {"kv_blocks_per_replica", kv.num_blocks},
+          {"kv_window_blocks_per_replica", kv.num_window_blocks},
           {"devices", devices}};
 }
 
@@ -124,7 +125,7 @@ int run(const Options& o) {
   });
   const Checkpoint& ckpt = *files.checkpoint;
   const ModelConfig& config = ckpt.config();
-  const KvPaging paging{o.block_size, pool_blocks(o, ckpt, plan, mesh, memory)};
+  const KvPaging paging = pool(o, ckpt, plan, mesh, memory);
 
   std::unique_ptr<Engine> engine;
   all_agree(mesh.comm(), [&] {
@@ -142,7 +143,14 @@ int run(const Options& o) {
       o.max_num_batched_tokens > 0 ? o.max_num_batched_tokens : engine->layout().rows;
   so.scheduler.block_size = o.block_size;
   so.scheduler.num_blocks = paging.num_blocks;
-  so.scheduler.prefix_caching = !o.no_prefix_caching;
+  so.scheduler.num_window_blocks = paging.num_window_blocks;
+  so.scheduler.window_blocks_per_seq = engine->kv_cache().geometry().window_blocks;
+  so.scheduler.prefix_caching = !o.no_prefix_caching && so.scheduler.window_blocks_per_seq == 0;
+  if (rank == 0 && !o.no_prefix_caching && !so.scheduler.prefix_caching)
+    spdlog::info(
+        "prefix caching is off: the sliding-window layers keep rings of {} blocks, "
+        "which sequences cannot share",
+        so.scheduler.window_blocks_per_seq);
   so.vocab_size = config.vocab_size;
   for (int64_t id : config.eos_token_ids) so.eos_ids.push_back(static_cast<int32_t>(id));
   so.max_queue = o.max_queue;

@@ -330,3 +330,47 @@ TEST(Scheduler, BlocksComputedTwiceInOneStepStillChainInTheCache) {
 
 }  // namespace
 }  // namespace meshlm
+
+namespace meshlm {
+namespace {
+
+// Sliding-window models: each running sequence holds a ring of window
+// blocks, distinct from every other running sequence's, from admission until
+// it finishes or is preempted; admission waits for a free ring.
+TEST(Scheduler, WindowRingsAreHeldWhileRunningAndComeBack) {
+  SchedulerConfig c = config(4, 64, 64);
+  c.prefix_caching = false;
+  c.max_num_seqs = 3;
+  c.window_blocks_per_seq = 3;
+  c.num_window_blocks = 6;  // two rings: the third sequence waits
+  Scheduler s(c);
+  for (int64_t id = 1; id <= 3; ++id) s.add(id, iota_tokens(5, static_cast<int32_t>(id)), 4);
+  StepPlan p = s.schedule();
+  ASSERT_EQ(ids(p), (std::vector<int64_t>{1, 2}));
+  std::vector<BlockId> held;
+  for (const ScheduledSeq& q : p.seqs) {
+    ASSERT_EQ(q.window_table.size(), 3u);
+    held.insert(held.end(), q.window_table.begin(), q.window_table.end());
+  }
+  std::sort(held.begin(), held.end());
+  EXPECT_EQ(held, (std::vector<BlockId>{0, 1, 2, 3, 4, 5}));
+  s.check_invariants();
+  s.complete_step({{1, 7}, {2, 7}}, {1});  // 1 finishes: its ring comes back
+  p = s.schedule();
+  EXPECT_EQ(ids(p), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(find(p, 3)->window_table.size(), 3u);
+  s.check_invariants();
+  s.complete_step({{2, 7}, {3, 7}}, {2, 3});
+  s.check_invariants();
+  EXPECT_FALSE(s.has_work());
+  // Rings and prefix caching do not mix; a ring pool smaller than a ring is an error.
+  SchedulerConfig bad = c;
+  bad.prefix_caching = true;
+  EXPECT_THROW(Scheduler{bad}, Error);
+  bad = c;
+  bad.num_window_blocks = 2;
+  EXPECT_THROW(Scheduler{bad}, Error);
+}
+
+}  // namespace
+}  // namespace meshlm

@@ -66,13 +66,16 @@ void serve_and_check(const Checkpoint& ckpt, const std::string& shape, const Set
   DeviceMemory memory(uint64_t{1} << 30, mesh.rank());
   const int64_t dp = mesh.abstract().axis_size("dp");
   const Plan plan = make_plan(ckpt.config(), mesh.abstract(), s.max_num_seqs * dp, s.seq_len);
-  const KvPaging paging{16, s.kv_blocks};
+  const PagedKvGeometry g = paged_kv_geometry(ckpt.config(), 1, 16, s.seq_len, DType::f32);
+  const KvPaging paging{16, s.kv_blocks, s.max_num_seqs * g.window_blocks};
   Engine engine(ckpt, plan, mesh, memory, {}, paging);
 
   ServeOptions so;
   so.model_name = "stories260K";
   so.dp = dp;
-  so.scheduler = {s.max_num_seqs, s.batched_tokens, s.seq_len, 16, s.kv_blocks, s.prefix_caching};
+  so.scheduler = {s.max_num_seqs, s.batched_tokens, s.seq_len,       16,
+                  s.kv_blocks,    s.prefix_caching, g.window_blocks, paging.num_window_blocks};
+  if (g.window_blocks > 0) EXPECT_EQ(engine.kv_cache().geometry().window_blocks, g.window_blocks);
   so.vocab_size = ckpt.config().vocab_size;
   ServerMetrics metrics;
   std::atomic<bool> stop{false};
@@ -124,6 +127,24 @@ TEST(ServingEngine, ConcurrentRequestsGiveTheIdsOfEachAloneOnEveryMesh) {
     // least a 256-position sequence needs, +2), which four sequences of up to
     // 143 positions (9 blocks each) overflow: preemption and recompute. No
     // prefix sharing.
+    serve_and_check(*ckpt, shape, {4, 7, 256, 18, false}, cs, want);
+  }
+}
+
+// A sliding-window model (stories260K's shape, random weights, window 24 on
+// every other layer): the window layers read rings of blocks from a pool of
+// their own; the ids are those of the static ring buffer of generate.
+TEST(ServingEngine, SlidingWindowLayersReadRingsOfBlocks) {
+  ModelConfig c = open_checkpoint(testdata("stories260K.bin"))->config();
+  c.sliding_window = 24;
+  c.layer_types.clear();
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    c.layer_types.push_back(l % 2 ? "full_attention" : "sliding_attention");
+  const auto ckpt = synthetic_checkpoint(c, 5);
+  const auto cs = cases();
+  const auto want = expected(*ckpt, cs);
+  for (const std::string& shape : meshes_of_world()) {
+    serve_and_check(*ckpt, shape, {16, 256, 512, 512, false}, cs, want);
     serve_and_check(*ckpt, shape, {4, 7, 256, 18, false}, cs, want);
   }
 }

@@ -16,6 +16,7 @@ TEST(ServeStep, MessagesRoundTrip) {
   w.start_pos = 32;
   w.tokens = {7, 8, 9};
   w.block_table = {5, 1, 12};
+  w.window_table = {3, 0};
   w.sample = true;
   w.num_generated = 4;
   w.sampling = {0.7f, 40, 0.9f};
@@ -33,6 +34,7 @@ TEST(ServeStep, MessagesRoundTrip) {
   EXPECT_EQ(b.start_pos, 32);
   EXPECT_EQ(b.tokens, w.tokens);
   EXPECT_EQ(b.block_table, w.block_table);
+  EXPECT_EQ(b.window_table, w.window_table);
   EXPECT_TRUE(b.sample);
   EXPECT_EQ(b.num_generated, 4);
   EXPECT_EQ(b.sampling.temperature, 0.7f);
