@@ -55,7 +55,8 @@ export async function runChecks(checks) {
       console.log(`ok   ${name} (${Date.now() - t0} ms)`);
     } catch (e) {
       failed++;
-      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e instanceof CheckError ? e.message : e.stack}`);
+      const cause = e?.cause ? `\n    cause: ${e.cause.stack ?? e.cause}` : '';
+      console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e instanceof CheckError ? e.message : e.stack}${cause}`);
     }
   }
   console.log(failed ? `${failed} of ${checks.length} checks failed` : `all ${checks.length} checks passed`);
