@@ -149,8 +149,13 @@ void HttpServer::routes() {
     // finish reason, then (include_usage) the usage chunk and [DONE].
     auto sent = std::make_shared<size_t>(0);  // tokens already in chunks
     res.set_header("Cache-Control", "no-cache");
+    {
+      std::lock_guard lock(streams_m_);
+      ++streams_;
+    }
     res.set_chunked_content_provider(
-        "text/event-stream", [this, r, sent, model](size_t, httplib::DataSink& sink) {
+        "text/event-stream",
+        [this, r, sent, model](size_t, httplib::DataSink& sink) {
           std::unique_lock lock(r->m);
           r->cv.wait_for(lock, std::chrono::milliseconds(200), [&] {
             return r->done() || r->generated.size() > *sent || !r->ready.empty();
@@ -190,6 +195,11 @@ void HttpServer::routes() {
           }
           if (final) sink.done();
           return true;
+        },
+        [this](bool) {  // the stream is written (or its client gone)
+          std::lock_guard lock(streams_m_);
+          --streams_;
+          streams_cv_.notify_all();
         });
   });
 }
@@ -209,6 +219,10 @@ void HttpServer::start(const std::string& host, int port) {
 
 void HttpServer::stop() {
   if (!thread_.joinable()) return;
+  {  // cpp-httplib stops a chunked response where it is: let the streams end
+    std::unique_lock lock(streams_m_);
+    streams_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return streams_ == 0; });
+  }
   server_->stop();
   thread_.join();
 }

@@ -5,7 +5,9 @@
 // Coordinator; they never touch MPI. docs/DESIGN.md §13.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -29,7 +31,8 @@ class HttpServer {
   // one) and serves on a thread of its own.
   void start(const std::string& host, int port);
   int port() const { return port_; }
-  // Stops accepting and waits for the handlers to return.
+  // Waits (up to 10 s) for the streams in flight to be written, then stops
+  // accepting and waits for the handlers to return.
   void stop();
 
  private:
@@ -39,6 +42,9 @@ class HttpServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  std::mutex streams_m_;
+  std::condition_variable streams_cv_;
+  int streams_ = 0;  // streamed responses not yet fully written
 };
 
 }  // namespace meshlm

@@ -152,6 +152,12 @@ CompletionRequest parse_completion_request(std::string_view body) {
   if (has("best_of") && integer(j["best_of"], "best_of", 1, 1 << 20) != 1)
     bad("best_of", "must be 1");
   if (has("echo") && boolean(j["echo"], "echo")) bad("echo", "is not supported");
+  if (has("stream_options") && !r.stream)
+    bad("stream_options", "is only allowed with stream: true");
+  if (has("logit_bias") && !(j["logit_bias"].is_object() && j["logit_bias"].empty()))
+    bad("logit_bias", "is not supported");
+  if (has("suffix") && !(j["suffix"].is_string() && j["suffix"].get<std::string>().empty()))
+    bad("suffix", "is not supported");
   for (const char* k : {"presence_penalty", "frequency_penalty"})
     if (has(k) && number(j[k], k, -2, 2) != 0) bad(k, "is not supported (must be 0)");
   return r;

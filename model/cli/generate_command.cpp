@@ -234,7 +234,7 @@ int run(const Options& o) {
   print_summary(report);
   if (!o.json.empty()) {
     std::ofstream f(o.json);
-    f << report_json(report).dump(1) << "\n";
+    f << report_json(report).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!f) MESHLM_FAIL("cannot write '" << o.json << "'");
     std::printf("wrote %s\n", o.json.c_str());
   }

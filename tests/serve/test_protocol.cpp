@@ -86,7 +86,12 @@ TEST(ServeProtocol, ErrorsNameTheFieldAndWhatWasExpected) {
            {R"({"max_tokens": 3})", "prompt", "is required"},
            {R"({"prompt": "x", "model": 3})", "model", "must be a string"},
            {R"({"prompt": "x", "stop_token_ids": 2})", "stop_token_ids", "array of token ids"},
-           {R"({"prompt": "x", "stream_options": 1})", "stream_options", "must be an object"},
+           {R"({"prompt": "x", "stream": true, "stream_options": 1})", "stream_options",
+            "must be an object"},
+           {R"({"prompt": "x", "stream_options": {}})", "stream_options",
+            "only allowed with stream"},
+           {R"({"prompt": "x", "logit_bias": {"5": 100}})", "logit_bias", "not supported"},
+           {R"({"prompt": "x", "suffix": "end"})", "suffix", "not supported"},
        }) {
     const ApiError e = error_of(b.body);
     EXPECT_EQ(e.status, 400) << b.body;
