@@ -240,9 +240,15 @@ std::vector<FileTensor> file_tensors(const TensorInfo& t, bool mxfp4) {
 }
 
 uint64_t parameter_count(const ModelConfig& c) {
+  // The sum over tensor_inventory(c) without building it (check_limits calls
+  // this on every config read): every layer holds the same roles and shapes.
   uint64_t n = 0;
-  for (auto& t : tensor_inventory(c))
-    n = checked_add(n, static_cast<uint64_t>(num_elements(t.shape, t.name)), "parameter count");
+  for (const TensorRoleInfo& r : kRoles) {
+    if (!role_present(r, c)) continue;
+    const auto elems = static_cast<uint64_t>(num_elements(role_shape(r, c), r.name));
+    const auto copies = static_cast<uint64_t>(r.scope == Scope::layer ? c.num_layers : 1);
+    n = checked_add(n, checked_mul(elems, copies, "parameter count"), "parameter count");
+  }
   return n;
 }
 

@@ -40,7 +40,11 @@ std::shared_ptr<Request> Coordinator::submit(CompletionRequest p) {
                      "'prompt' is text, but the server has no tokenizer (start it with "
                      "--tokenizer, or send the prompt as an array of token ids)",
                      "prompt");
-    prompt = tokenizer_->encode(*p.prompt, /*bos=*/true);
+    try {
+      prompt = tokenizer_->encode(*p.prompt, /*bos=*/true);
+    } catch (const Error& e) {  // a byte the vocabulary cannot encode
+      throw ApiError(400, e.what(), "prompt");
+    }
   } else {
     prompt = p.prompt_ids;
   }

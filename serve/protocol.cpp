@@ -12,7 +12,9 @@ std::string ApiError::json() const {
                       {"type", type},
                       {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)},
                       {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)}};
-  return nlohmann::json{{"error", e}}.dump();
+  // A message may quote bytes of the request that are not UTF-8 (a JSON
+  // parse error's "last read"): those become U+FFFD, the JSON stays valid.
+  return nlohmann::json{{"error", e}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 namespace {
@@ -63,7 +65,8 @@ std::vector<int32_t> token_ids(const json& v, const std::string& field) {
   return ids;
 }
 
-void read_prompt(const json& v, CompletionRequest& r) {
+// A prompt: text or token ids, alone or as a batch of one ([text], [[ids]]).
+void read_prompt(const json& v, CompletionRequest& r, bool in_batch = false) {
   if (v.is_string()) {
     if (v.get<std::string>().empty()) bad("prompt", "is empty");
     r.prompt = v.get<std::string>();
@@ -73,8 +76,9 @@ void read_prompt(const json& v, CompletionRequest& r) {
     bad("prompt", "must be a string or a non-empty array of token ids, got " +
                       (v.is_array() ? std::string("an empty array") : type_of(v)));
   if (v[0].is_string() || v[0].is_array()) {  // a batch of prompts
+    if (in_batch) bad("prompt", "must be a string or token ids, or a list of one of those");
     if (v.size() > 1) bad("prompt", "holds " + std::to_string(v.size()) + " prompts: send one");
-    read_prompt(v[0], r);
+    read_prompt(v[0], r, /*in_batch=*/true);
     return;
   }
   r.prompt_ids = token_ids(v, "prompt");
@@ -83,11 +87,22 @@ void read_prompt(const json& v, CompletionRequest& r) {
 }  // namespace
 
 CompletionRequest parse_completion_request(std::string_view body) {
+  // Requests nest 3 levels; deeper nesting is refused while parsing (copies,
+  // comparisons and dumps of a json value recurse).
+  const json::parser_callback_t limit_depth = [](int depth, json::parse_event_t event, json&) {
+    using E = json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start) && depth >= kMaxRequestDepth)
+      throw ApiError(400, "request body nests arrays and objects more than " +
+                              std::to_string(kMaxRequestDepth) + " levels deep");
+    return true;
+  };
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    throw ApiError(400, std::string("request body is not valid JSON: ") + e.what());
+    j = json::parse(body, limit_depth);
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
+    std::string what = e.what();  // quotes what it read last: keep the message short
+    if (what.size() > 200) what = what.substr(0, 197) + "...";
+    throw ApiError(400, "request body is not valid JSON: " + what);
   }
   if (!j.is_object()) throw ApiError(400, "request body must be a JSON object, got " + type_of(j));
   CompletionRequest r;

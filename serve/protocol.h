@@ -50,9 +50,11 @@ struct CompletionRequest {
 
 inline constexpr int32_t kMaxLogprobs = 20;
 inline constexpr size_t kMaxStopStrings = 16;
+inline constexpr int kMaxRequestDepth = 64;  // nesting of arrays and objects in a body
 
-// Throws ApiError 400 naming the field for malformed JSON, a wrong type or a
-// value out of range, and for what meshlm does not do (n > 1, echo, ...).
+// Throws ApiError 400 naming the field for malformed JSON (also nesting
+// deeper than kMaxRequestDepth), a wrong type or a value out of range, and
+// for what meshlm does not do (n > 1, echo, ...).
 CompletionRequest parse_completion_request(std::string_view body);
 
 // What a completion reports per generated token when logprobs were asked for.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "sharding/error.h"
@@ -27,10 +28,11 @@ double DeviceSpec::flops_for(DType t) const {
 }
 
 DeviceSpec DeviceSpec::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) MESHLM_FAIL("a device spec must be a JSON object");
   DeviceSpec d;
-  d.name = j.value("name", std::string("unnamed"));
+  d.name = json_field_or<std::string>(j, "name", "unnamed", "device spec");
   const std::string where = "device spec '" + d.name + "'";
-  d.description = j.value("description", std::string());
+  d.description = json_field_or<std::string>(j, "description", "", where);
   d.device_count = json_field<int>(j, "device_count", where);
   d.hbm_bytes = json_field<uint64_t>(j, "hbm_bytes", where);
   d.hbm_bandwidth = json_field<double>(j, "hbm_bandwidth", where);
@@ -99,12 +101,28 @@ void check_regular_file(const std::string& path, const std::string& what) {
 
 nlohmann::json read_json_file(const std::string& path) {
   check_regular_file(path, "JSON file");
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) MESHLM_FAIL("cannot open '" << path << "'");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_json(text, "'" + path + "'");
+}
+
+void check_json_depth(int depth, bool container_start, const std::string& what) {
+  if (container_start && depth >= kMaxJsonDepth)
+    MESHLM_FAIL(what << " nests arrays and objects more than " << kMaxJsonDepth
+                     << " levels deep: corrupt or not meant for meshlm");
+}
+
+nlohmann::json parse_json(std::string_view text, const std::string& what) {
+  using E = nlohmann::json::parse_event_t;
+  const nlohmann::json::parser_callback_t limit_depth = [&](int depth, E event, nlohmann::json&) {
+    check_json_depth(depth, event == E::object_start || event == E::array_start, what);
+    return true;
+  };
   try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    MESHLM_FAIL("'" << path << "' is not valid JSON: " << e.what());
+    return nlohmann::json::parse(text, limit_depth);
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
+    MESHLM_FAIL(what << " is not valid JSON: " << e.what());
   }
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 
 #include "sharding/dtype.h"
 
@@ -45,6 +46,18 @@ void check_regular_file(const std::string& path, const std::string& what = "file
 
 // Reads a whole JSON file (a regular file); errors name the file and the parse position.
 nlohmann::json read_json_file(const std::string& path);
+// Parses the text of a JSON file; errors begin with `what` ("<what> is not
+// valid JSON: ..."). Nesting deeper than kMaxJsonDepth is refused.
+nlohmann::json parse_json(std::string_view text, const std::string& what);
+
+// The deepest nesting of arrays and objects a JSON input may have (configs
+// nest 3 levels, plans 5): nlohmann::json copies, compares and dumps values
+// recursively, so deeper input could overflow the stack.
+constexpr int kMaxJsonDepth = 64;
+// For the callback of a JSON parse (nlohmann's parser_callback_t): throws,
+// naming `what`, when an array or object starts `depth` levels deep, with
+// depth >= kMaxJsonDepth.
+void check_json_depth(int depth, bool container_start, const std::string& what);
 // Writes `text`, or `j` indented by 2 with a final newline; errors name the file.
 void write_text_file(const std::string& path, const std::string& text);
 void write_json_file(const std::string& path, const nlohmann::json& j);

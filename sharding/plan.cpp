@@ -176,7 +176,8 @@ Plan Plan::from_json(const nlohmann::json& j) {
   Plan p;
   if (j.contains("model")) {
     const auto& m = j.at("model");
-    p.model_name = m.value("name", std::string());
+    if (!m.is_object()) MESHLM_FAIL("plan: 'model' must be an object {name, config}");
+    p.model_name = json_field_or<std::string>(m, "name", "", "plan model");
     if (m.contains("config")) p.model_config = m.at("config");
   }
 
@@ -201,6 +202,7 @@ Plan Plan::from_json(const nlohmann::json& j) {
 
   if (j.contains("dtypes")) {
     const auto& d = j.at("dtypes");
+    if (!d.is_object()) MESHLM_FAIL("plan: 'dtypes' must be an object {weights, kv_cache, compute}");
     if (d.contains("weights")) p.weight_dtype = dtype_field(d, "weights", "plan dtypes");
     if (d.contains("kv_cache")) p.kv_dtype = dtype_field(d, "kv_cache", "plan dtypes");
     if (d.contains("compute")) p.compute_dtype = dtype_field(d, "compute", "plan dtypes");
@@ -251,20 +253,22 @@ Plan Plan::load(const std::string& path) {
   if (!in) MESHLM_FAIL("cannot open plan file '" << path << "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
+  return parse(ss.str(), path);
+}
+
+Plan Plan::parse(std::string_view text, const std::string& path) {
+  const nlohmann::json j = parse_json(text, "plan file '" + path + "'");
+  const ojson o = ojson::parse(text);  // the same, in the file's order
   Plan p;
   try {
-    p = from_json(nlohmann::json::parse(text));
+    p = from_json(j);
     // Keep the file's tensor order (nlohmann::json sorts object keys).
-    const ojson o = ojson::parse(text);
     if (o.contains("tensors")) {
       std::vector<TensorPlan> ordered;
       for (auto it = o.at("tensors").begin(); it != o.at("tensors").end(); ++it)
         ordered.push_back(*p.find(it.key()));
       p.tensors = std::move(ordered);
     }
-  } catch (const nlohmann::json::parse_error& e) {
-    MESHLM_FAIL("plan file '" << path << "' is not valid JSON: " << e.what());
   } catch (const Error& e) {
     MESHLM_FAIL("plan file '" << path << "': " << e.what());
   }

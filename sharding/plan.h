@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sharding/abstract_mesh.h"
@@ -60,6 +61,8 @@ struct Plan {
   nlohmann::json to_json() const;
   static Plan from_json(const nlohmann::json& j);  // validates
   static Plan load(const std::string& path);       // validates; errors name the file
+  // load() on the text of a plan file (in memory); `path` names it in errors.
+  static Plan parse(std::string_view text, const std::string& path);
   void save(const std::string& path) const;
 };
 

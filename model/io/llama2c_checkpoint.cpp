@@ -15,14 +15,6 @@ namespace meshlm {
 
 namespace {
 
-std::string header_text(const int32_t h[7]) {
-  std::ostringstream os;
-  os << "dim " << h[0] << ", hidden_dim " << h[1] << ", n_layers " << h[2] << ", n_heads " << h[3]
-     << ", n_kv_heads " << h[4] << ", vocab_size " << h[5]
-     << (h[5] < 0 ? " (separate classifier)" : " (shared classifier)") << ", seq_len " << h[6];
-  return os.str();
-}
-
 std::shared_ptr<const std::vector<int64_t>> rope_row_map(int64_t rows, int64_t head_dim) {
   auto map = std::make_shared<std::vector<int64_t>>(rows);
   for (int64_t r = 0; r < rows; ++r) (*map)[r] = llama2c_row_of_hf_row(r, head_dim);
@@ -35,33 +27,8 @@ class Llama2cCheckpoint : public StoredCheckpoint {
     files_.push_back(std::make_unique<MappedFile>(path));
     const MappedFile& file = *files_.back();
     const std::string where = "llama2.c checkpoint " + path;
-    if (file.size() < static_cast<uint64_t>(kLlama2cHeaderBytes))
-      MESHLM_FAIL(where << " is truncated: it has " << file.size() << " bytes, fewer than the "
-                        << kLlama2cHeaderBytes << "-byte header (7 int32)");
-    int32_t header[7];
-    std::memcpy(header, file.data(), sizeof header);
-    for (int i = 0; i < 7; ++i)
-      if (header[i] == 0 || (header[i] < 0 && i != 5))
-        MESHLM_FAIL(where << " has a corrupt header (" << header_text(header)
-                          << "): every field must be positive (vocab_size may be negative)");
-    const std::string stem = std::filesystem::path(path).stem().string();
-    try {
-      config_ = ModelConfig::from_llama2c_header(header, stem);
-    } catch (const Error& e) {
-      MESHLM_FAIL(where << " has an invalid header (" << header_text(header) << "): " << e.what());
-    }
+    config_ = llama2c_config(file.data(), file.size(), path);
     const int64_t expected = llama2c_file_bytes(config_);
-    const int64_t actual = static_cast<int64_t>(file.size());
-    if (actual < expected)
-      MESHLM_FAIL(where << " is truncated: its header (" << header_text(header) << ") needs "
-                        << format_count(expected) << " bytes but the file has "
-                        << format_count(actual) << " bytes");
-    if (actual > expected)
-      MESHLM_FAIL(where << " has " << format_count(actual) << " bytes but its header ("
-                        << header_text(header) << ") describes " << format_count(expected)
-                        << " bytes: " << format_count(actual - expected)
-                        << " bytes of trailing data (corrupt file or wrong header)");
-
     const int64_t hd = config_.head_dim;
     auto q_map = rope_row_map(config_.num_heads * hd, hd);
     auto k_map = rope_row_map(config_.num_kv_heads * hd, hd);
@@ -83,7 +50,7 @@ class Llama2cCheckpoint : public StoredCheckpoint {
                                          << expected << ")");
     validate_against_config(where);
     description_ = "llama2.c checkpoint " + std::filesystem::path(path).filename().string() + " (" +
-                   format_bytes(static_cast<double>(actual)) + ")";
+                   format_bytes(static_cast<double>(file.size())) + ")";
   }
 };
 

@@ -1,12 +1,59 @@
 #include "model/io/llama2c_format.h"
 
+#include <cstring>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
 #include "arch/tensor_roles.h"
 #include "sharding/error.h"
+#include "sharding/units.h"
 
 namespace meshlm {
+
+namespace {
+
+std::string header_text(const int32_t h[7]) {
+  std::ostringstream os;
+  os << "dim " << h[0] << ", hidden_dim " << h[1] << ", n_layers " << h[2] << ", n_heads " << h[3]
+     << ", n_kv_heads " << h[4] << ", vocab_size " << h[5]
+     << (h[5] < 0 ? " (separate classifier)" : " (shared classifier)") << ", seq_len " << h[6];
+  return os.str();
+}
+
+}  // namespace
+
+ModelConfig llama2c_config(const std::byte* data, uint64_t size, const std::string& path) {
+  const std::string where = "llama2.c checkpoint " + path;
+  if (size < static_cast<uint64_t>(kLlama2cHeaderBytes))
+    MESHLM_FAIL(where << " is truncated: it has " << size << " bytes, fewer than the "
+                      << kLlama2cHeaderBytes << "-byte header (7 int32)");
+  int32_t header[7];
+  std::memcpy(header, data, sizeof header);
+  for (int i = 0; i < 7; ++i)
+    if (header[i] == 0 || (header[i] < 0 && i != 5))
+      MESHLM_FAIL(where << " has a corrupt header (" << header_text(header)
+                        << "): every field must be positive (vocab_size may be negative)");
+  ModelConfig config;
+  try {
+    config = ModelConfig::from_llama2c_header(header, std::filesystem::path(path).stem().string());
+  } catch (const Error& e) {
+    MESHLM_FAIL(where << " has an invalid header (" << header_text(header) << "): " << e.what());
+  }
+  const int64_t expected = llama2c_file_bytes(config);
+  const uint64_t actual = size;
+  if (actual < static_cast<uint64_t>(expected))
+    MESHLM_FAIL(where << " is truncated: its header (" << header_text(header) << ") needs "
+                      << format_count(static_cast<uint64_t>(expected)) << " bytes but the file has "
+                      << format_count(actual) << " bytes");
+  if (actual > static_cast<uint64_t>(expected))
+    MESHLM_FAIL(where << " has " << format_count(actual)
+                      << " bytes but its header (" << header_text(header) << ") describes "
+                      << format_count(static_cast<uint64_t>(expected)) << " bytes: "
+                      << format_count(actual - static_cast<uint64_t>(expected))
+                      << " bytes of trailing data (corrupt file or wrong header)");
+  return config;
+}
 
 std::vector<Llama2cArray> llama2c_layout(const ModelConfig& c) {
   // The file's arrays, in order (llama2.c's names): each per-layer role holds

@@ -4,6 +4,7 @@
 // llama2.c's adjacent-pair RoPE and HF's rotate-half RoPE.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +31,13 @@ inline int64_t llama2c_row_of_hf_row(int64_t row, int64_t head_dim) {
   const int64_t head = row / head_dim, j = row % head_dim, half = head_dim / 2;
   return head * head_dim + (j < half ? 2 * j : 2 * (j - half) + 1);
 }
+
+// The config of the llama2.c checkpoint whose whole file is the `size` bytes
+// at `data` (`path` names it in errors; its stem names the model): the header
+// is valid (every field >= 1 but vocab_size, which is not 0; the limits of
+// check_limits) and the file holds exactly the bytes the header describes
+// (errors name both sizes: "truncated", "trailing data").
+ModelConfig llama2c_config(const std::byte* data, uint64_t size, const std::string& path);
 
 // The arrays of a llama2.c file for `config`, in file order.
 std::vector<Llama2cArray> llama2c_layout(const ModelConfig& config);

@@ -63,31 +63,10 @@ class SafetensorsCheckpoint : public StoredCheckpoint {
 
     uint64_t total_bytes = 0;
     if (!index.empty()) {
-      const nlohmann::json j = read_json_file(index.string());
-      if (!j.contains("weight_map") || !j["weight_map"].is_object())
-        MESHLM_FAIL("index " << index.string() << " has no \"weight_map\" object");
-      std::map<std::string, std::string> file_of;  // tensor -> file name
+      const std::map<std::string, std::string> file_of =
+          parse_safetensors_index(read_json_file(index.string()), index.string());
       std::set<std::string> shard_names;
-      for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-        const std::string tensor =
-            it.key().size() > 200 ? it.key().substr(0, 197) + "..." : it.key();
-        if (!it.value().is_string())
-          MESHLM_FAIL("index " << index.string() << " maps tensor '" << tensor
-                               << "' to something that is not a file name");
-        const std::string shard = it.value().get<std::string>();
-        // Shard files live in the model directory: a relative name without
-        // '..' (an index must not make us open /etc/passwd or ../x).
-        const fs::path rel(shard);
-        bool inside = !shard.empty() && rel.is_relative() && !rel.has_root_name();
-        for (const auto& part : rel) inside = inside && part != "..";
-        if (!inside)
-          MESHLM_FAIL("index " << index.string() << " maps tensor '" << tensor << "' to '"
-                               << (shard.size() > 100 ? shard.substr(0, 97) + "..." : shard)
-                               << "', outside the model directory (shard files are named "
-                                  "relative to it, without '..')");
-        file_of[it.key()] = shard;
-        shard_names.insert(shard);
-      }
+      for (const auto& [tensor, shard] : file_of) shard_names.insert(shard);
       for (const std::string& shard : shard_names) total_bytes += add_file((dir / shard).string());
       for (const auto& [tensor, shard] : file_of) {
         auto t = tensors_.find(tensor);

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "model/io/block_copy.h"
 #include "sharding/checked.h"
+#include "sharding/device_spec.h"
 #include "sharding/error.h"
 
 namespace meshlm {
@@ -44,12 +46,15 @@ DType parse_st_dtype(const std::string& s, const std::string& tensor, const std:
 }
 
 // Parses the header JSON, refusing a key that appears twice in one object
-// (two entries for one tensor would silently share or shadow bytes).
+// (two entries for one tensor would silently share or shadow bytes) and
+// nesting deeper than kMaxJsonDepth.
 nlohmann::json parse_unique_keys(const char* text, uint64_t n, const std::string& path) {
   std::vector<std::set<std::string>> keys;  // per open object
-  const nlohmann::json::parser_callback_t cb = [&](int, nlohmann::json::parse_event_t event,
+  const std::string where = "the header of safetensors file " + path;
+  const nlohmann::json::parser_callback_t cb = [&](int depth, nlohmann::json::parse_event_t event,
                                                    nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
+    check_json_depth(depth, event == E::object_start || event == E::array_start, where);
     if (event == E::object_start) keys.emplace_back();
     if (event == E::object_end && !keys.empty()) keys.pop_back();
     if (event == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
@@ -77,30 +82,34 @@ uint64_t get_uint(const nlohmann::json& v, const std::string& what, const std::s
 }  // namespace
 
 SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
-  const std::string& path = file.path();
-  if (file.size() < 8)
-    MESHLM_FAIL("safetensors file " << path << " is truncated: it has " << file.size()
+  return parse_safetensors_header(file.data(), file.size(), file.path());
+}
+
+SafetensorsHeader parse_safetensors_header(const std::byte* data, uint64_t size,
+                                           const std::string& path) {
+  if (size < 8)
+    MESHLM_FAIL("safetensors file " << path << " is truncated: it has " << size
                                     << " bytes, fewer than the 8-byte header length");
   uint64_t n = 0;
-  std::memcpy(&n, file.data(), 8);
+  std::memcpy(&n, data, 8);
   if (n > kMaxSafetensorsHeaderBytes)
     MESHLM_FAIL("safetensors file " << path << " declares a header of " << n
                                     << " bytes, more than the " << kMaxSafetensorsHeaderBytes
                                     << " allowed: not a safetensors file, or corrupt");
   if (n == 0)
     MESHLM_FAIL("safetensors file " << path << " declares an empty header (length 0): corrupt");
-  if (n < 2 || n > file.size() - 8)
+  if (n < 2 || n > size - 8)
     MESHLM_FAIL("safetensors file " << path << " declares a header of " << n
-                                    << " bytes but the file has " << file.size()
+                                    << " bytes but the file has " << size
                                     << " bytes: truncated or corrupt");
-  const char* text = reinterpret_cast<const char*>(file.data() + 8);
+  const char* text = reinterpret_cast<const char*>(data + 8);
   const nlohmann::json j = parse_unique_keys(text, n, path);
   if (!j.is_object())
     MESHLM_FAIL("the header of safetensors file " << path << " is not a JSON object");
 
   SafetensorsHeader h;
   h.data_start = 8 + n;
-  const uint64_t data_bytes = file.size() - h.data_start;
+  const uint64_t data_bytes = size - h.data_start;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const std::string name = excerpt(it.key(), 200);  // for messages
@@ -168,6 +177,32 @@ SafetensorsHeader parse_safetensors_header(const MappedFile& file) {
                                                    << data_bytes
                                                    << " data bytes: trailing data, or corrupt");
   return h;
+}
+
+std::map<std::string, std::string> parse_safetensors_index(const nlohmann::json& j,
+                                                           const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    MESHLM_FAIL("index " << path << " has no \"weight_map\" object");
+  std::map<std::string, std::string> file_of;  // tensor -> file name
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    const std::string tensor = excerpt(it.key(), 200);
+    if (!it.value().is_string())
+      MESHLM_FAIL("index " << path << " maps tensor '" << tensor
+                           << "' to something that is not a file name");
+    const std::string shard = it.value().get<std::string>();
+    // Shard files live in the model directory: a relative name without
+    // '..' (an index must not make us open /etc/passwd or ../x).
+    const fs::path rel(shard);
+    bool inside = !shard.empty() && rel.is_relative() && !rel.has_root_name();
+    for (const auto& part : rel) inside = inside && part != "..";
+    if (!inside)
+      MESHLM_FAIL("index " << path << " maps tensor '" << tensor << "' to '" << excerpt(shard, 100)
+                           << "', outside the model directory (shard files are named "
+                              "relative to it, without '..')");
+    file_of[it.key()] = shard;
+  }
+  return file_of;
 }
 
 uint64_t safetensors_header(std::vector<SafetensorsTensor>& tensors, std::string& bytes) {

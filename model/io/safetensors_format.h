@@ -3,7 +3,10 @@
 // docs/DESIGN.md §5.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,16 @@ constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 // shape and data_offsets (within the file, consistent with dtype x shape).
 // Errors name the file and the tensor.
 SafetensorsHeader parse_safetensors_header(const MappedFile& file);
+// The same on the `size` bytes of a whole file at `data` (in memory);
+// `path` names it in errors.
+SafetensorsHeader parse_safetensors_header(const std::byte* data, uint64_t size,
+                                           const std::string& path);
+
+// The "weight_map" of a model.safetensors.index.json (`path` names it in
+// errors): tensor name -> shard file name, each a relative path without
+// '..' (shard files live in the model directory).
+std::map<std::string, std::string> parse_safetensors_index(const nlohmann::json& index,
+                                                           const std::string& path);
 
 // What a writer puts before the data: the 8-byte length and the JSON header
 // (with "__metadata__", padded with spaces to 8 bytes) of `tensors` stored

@@ -1,9 +1,11 @@
 #include "model/io/tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <queue>
 
 #include "sharding/device_spec.h"
 #include "sharding/error.h"
@@ -17,6 +19,14 @@ Tokenizer Tokenizer::load(const std::string& path, int64_t vocab_size) {
   std::ifstream f(path, std::ios::binary);
   if (!f) MESHLM_FAIL("cannot open tokenizer " << path << ": " << std::strerror(errno));
   const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return parse(data, vocab_size, path);
+}
+
+Tokenizer Tokenizer::parse(std::string_view data, int64_t vocab_size, const std::string& path) {
+  // Ids 0, 1 and 2 are <unk>, BOS and EOS in every llama2.c vocabulary.
+  if (vocab_size <= kEos)
+    MESHLM_FAIL("tokenizer " << path << ": the model's vocabulary has " << vocab_size
+                             << " tokens, fewer than the 3 a tokenizer needs (<unk>, BOS, EOS)");
   // The file does not store its token count: read entries until it ends, then
   // compare the count with the model's vocabulary.
   size_t pos = 0;
@@ -86,7 +96,7 @@ int32_t Tokenizer::lookup(std::string_view piece) const {
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool bos, bool eos) const {
   std::vector<int32_t> tokens;
-  if (bos) tokens.push_back(kBos);
+  if (bos) tokens.push_back(kBos);  // in range: parse() requires ids 0..2
   // The reference appends the piece of " " (the dummy prefix) without
   // checking; byte fallback keeps tiny vocabularies without it well-defined.
   auto push_piece = [&](std::string_view s) {
@@ -95,7 +105,18 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool bos, bool eos
       tokens.push_back(id);
       return;
     }
-    for (unsigned char c : s) tokens.push_back(static_cast<int32_t>(c) + 3);
+    for (unsigned char c : s) {
+      const int32_t byte_id = static_cast<int32_t>(c) + 3;  // <0xXX>
+      if (byte_id >= vocab_size()) {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "<0x%02X>", c);
+        MESHLM_FAIL("tokenizer " << path_ << " cannot encode the text: it has no piece for "
+                                 << (s.size() == 1 ? "a byte" : "a character")
+                                 << " of it and no byte token " << hex << " (id " << byte_id
+                                 << "; its vocabulary has " << vocab_size() << " tokens)");
+      }
+      tokens.push_back(byte_id);
+    }
   };
   if (!text.empty()) push_piece(" ");
   // One piece per UTF-8 code point (a lead byte plus at most 3 continuation bytes).
@@ -107,31 +128,58 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool bos, bool eos
     push_piece(text.substr(i, len));
     i += len;
   }
-  // Greedy merging: best score wins, the leftmost among equals. merged[i] is
-  // the id of pieces i and i+1 joined (-1 when not in the vocabulary).
+  // Greedy merging, as the reference: repeatedly the adjacent pair whose
+  // joined piece is in the vocabulary with the best score above -1e10, the
+  // leftmost among equals. The reference rescans every pair per merge, O(n²)
+  // in the text's length (hours for a long prompt); here the tokens are a
+  // linked list (a merge keeps the left node, so node order stays text
+  // order) and a heap holds candidate pairs, each checked when popped against
+  // the pair its left node has now: O(n log n), the same merges.
+  constexpr size_t kNone = static_cast<size_t>(-1);
+  const size_t n = tokens.size();
+  std::vector<size_t> next(n), prev(n);
+  std::vector<char> alive(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    next[i] = i + 1 < n ? i + 1 : kNone;
+    prev[i] = i > 0 ? i - 1 : kNone;
+  }
   std::string buf;
-  auto pair_id = [&](size_t i) {
-    buf = pieces_[tokens[i]];
-    buf += pieces_[tokens[i + 1]];
+  auto pair_id = [&](size_t left, size_t right) {
+    buf = pieces_[tokens[left]];
+    buf += pieces_[tokens[right]];
     return lookup(buf);
   };
-  std::vector<int32_t> merged(tokens.size() > 1 ? tokens.size() - 1 : 0);
-  for (size_t i = 0; i < merged.size(); ++i) merged[i] = pair_id(i);
-  for (;;) {
-    float best_score = -1e10f;
-    int64_t best = -1;
-    for (size_t i = 0; i < merged.size(); ++i)
-      if (merged[i] >= 0 && scores_[merged[i]] > best_score) {
-        best_score = scores_[merged[i]];
-        best = static_cast<int64_t>(i);
-      }
-    if (best < 0) break;
-    tokens[best] = merged[best];
-    tokens.erase(tokens.begin() + best + 1);
-    merged.erase(merged.begin() + best);
-    if (best > 0) merged[best - 1] = pair_id(best - 1);
-    if (static_cast<size_t>(best) < merged.size()) merged[best] = pair_id(best);
+  struct Candidate {
+    float score;
+    size_t left, right;
+    int32_t id;
+  };
+  auto after = [](const Candidate& a, const Candidate& b) {  // b is merged first
+    return a.score != b.score ? a.score < b.score : a.left > b.left;
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, decltype(after)> heap(after);
+  auto consider = [&](size_t left) {
+    if (left == kNone || next[left] == kNone) return;
+    const int32_t id = pair_id(left, next[left]);
+    if (id >= 0 && scores_[id] > -1e10f) heap.push({scores_[id], left, next[left], id});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) consider(i);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    if (!alive[c.left] || next[c.left] != c.right || pair_id(c.left, c.right) != c.id)
+      continue;  // a pair that no longer exists
+    tokens[c.left] = c.id;
+    alive[c.right] = 0;
+    next[c.left] = next[c.right];
+    if (next[c.left] != kNone) prev[next[c.left]] = c.left;
+    consider(prev[c.left]);
+    consider(c.left);
   }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (alive[i]) tokens[kept++] = tokens[i];
+  tokens.resize(kept);
   if (eos) tokens.push_back(kEos);
   return tokens;
 }

@@ -23,6 +23,9 @@ class Tokenizer {
   // missing, corrupt or cut inside an entry, or holding another number of
   // tokens (the tokenizer of another model: both counts are named).
   static Tokenizer load(const std::string& path, int64_t vocab_size);
+  // The same on the bytes of a whole tokenizer file (in memory); `path`
+  // names it in errors.
+  static Tokenizer parse(std::string_view data, int64_t vocab_size, const std::string& path);
 
   int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }
   const std::string& piece(int32_t id) const;  // throws for an id out of range
@@ -32,7 +35,8 @@ class Tokenizer {
   // The reference encoder: BOS when `bos`, the dummy-prefix space when the
   // text is non-empty, one piece per UTF-8 code point (else byte tokens
   // <0xXX> = byte + 3), then greedy merging of the adjacent pair with the
-  // best-scoring merged piece; EOS when `eos`.
+  // best-scoring merged piece; EOS when `eos`. Throws when the vocabulary
+  // lacks the byte token a byte falls back to (fewer than 259 tokens).
   std::vector<int32_t> encode(std::string_view text, bool bos = true, bool eos = false) const;
 
   // The text of `token` following `prev_token` (the reference decode): the

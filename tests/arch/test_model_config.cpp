@@ -333,3 +333,35 @@ TEST(ModelConfig, YarnRopeScalingParsesRoundTripsAndIsChecked) {
   EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(linear, "m"); }).find("factor is -2"),
             std::string::npos);
 }
+
+// Found by fuzz_model_config (fuzz/corpus/model_config/): a number beyond
+// double was nlohmann's out_of_range (not a meshlm::Error), and deep nesting
+// overflowed the stack when an error message dumped the value.
+TEST(ModelConfig, HostileJsonIsANamedError) {
+  EXPECT_NE(error_of([] { parse_json(R"({"hidden_size": 1e400})", "config.json"); })
+                .find("config.json is not valid JSON"),
+            std::string::npos);
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  EXPECT_NE(error_of([&] { parse_json("{\"model_type\": " + deep + "}", "config.json"); })
+                .find("config.json nests arrays and objects more than 64 levels deep"),
+            std::string::npos);
+  // At the limit the value parses, and its error quotes an excerpt.
+  const std::string limit = std::string(63, '[') + std::string(63, ']');
+  const nlohmann::json j = parse_json("{\"model_type\": " + limit + "}", "config.json");
+  EXPECT_NE(error_of([&] { ModelConfig::from_hf_json(j); }).find("model_type"), std::string::npos);
+}
+
+// parameter_count (called by check_limits on every config read) sums the
+// roles without building the inventory: a 28-byte llama2.c header of 38836
+// layers built a 430,000-tensor inventory (0.3 s, 400 MB; fuzz_llama2c_header).
+TEST(ModelConfig, ParameterCountIsTheInventorysSum) {
+  for (const auto& [name, count] : kPublished) {
+    const ModelConfig c = ModelConfig::load(name);
+    uint64_t sum = 0;
+    for (const TensorInfo& t : tensor_inventory(c)) sum += static_cast<uint64_t>(num_elements(t.shape));
+    EXPECT_EQ(parameter_count(c), sum) << name;
+  }
+  const int32_t header[7] = {1, 1, 38836, 1, 1, 1, 1};
+  const ModelConfig many = ModelConfig::from_llama2c_header(header);
+  EXPECT_EQ(parameter_count(many), 2u + 38836u * 9u);  // embed, final norm, 9 per layer
+}

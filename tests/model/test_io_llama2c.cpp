@@ -7,6 +7,7 @@
 
 #include "common/test_models.h"
 #include "model/io/checkpoint.h"
+#include "model/io/llama2c_format.h"
 #include "sharding/units.h"
 #include "test_io_util.h"
 
@@ -209,6 +210,21 @@ TEST(Llama2cCheckpoint, CorruptHeadersAreErrors) {
 TEST(Llama2cCheckpoint, MissingFileIsAnError) {
   expect_error([&] { open_checkpoint(testdata("no-such-model.bin")); },
                {"no-such-model.bin", "does not exist"});
+}
+
+// The header check alone (in memory, as fuzz_llama2c_header reads it): a
+// 28-byte header of 38836 layers is "truncated", found without building
+// its 430,000-tensor inventory.
+TEST(Llama2cCheckpoint, HeaderAloneIsCheckedAgainstTheFileSize) {
+  const int32_t header[7] = {1, 1, 38836, 1, 1, 1, 1};
+  expect_error(
+      [&] { llama2c_config(reinterpret_cast<const std::byte*>(header), sizeof header, "many.bin"); },
+      {"many.bin", "truncated", "n_layers 38836", "28 bytes"});
+  const std::string bytes = read_bytes(testdata("stories260K.bin"));
+  const ModelConfig c =
+      llama2c_config(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size(), "s.bin");
+  EXPECT_EQ(c.num_layers, 5);
+  EXPECT_EQ(c.name, "s");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "model/io/block_copy.h"
 #include "model/io/checkpoint.h"
 #include "model/io/checkpoint_writer.h"
+#include "model/io/safetensors_format.h"
 #include "test_io_util.h"
 
 namespace meshlm {
@@ -360,6 +361,38 @@ TEST(SafetensorsCheckpoint, IndexPathsStayInTheModelDirectory) {
     EXPECT_NE(msg.find("outside the model directory"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("root:"), std::string::npos) << msg;
   }
+}
+
+// Found by the safetensors fuzz targets (fuzz/corpus/safetensors_*): a
+// header or an index nested a million levels deep overflowed the stack when
+// an error message dumped an entry, and 1e400 in an index was nlohmann's
+// out_of_range instead of a meshlm::Error.
+TEST(SafetensorsCheckpoint, HeadersAndIndexesThatNestTooDeepAreErrors) {
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  const std::string json = "{\"a\": {\"dtype\": \"F32\", \"shape\": " + deep + "}}";
+  const uint64_t n = json.size();
+  const std::string file = std::string(reinterpret_cast<const char*>(&n), 8) + json;
+  expect_error(
+      [&] {
+        parse_safetensors_header(reinterpret_cast<const std::byte*>(file.data()), file.size(),
+                                 "deep.safetensors");
+      },
+      {"deep.safetensors", "more than 64 levels deep"});
+  Written w(DType::f32, 40'000);
+  const std::string index_path = w.dir / "model.safetensors.index.json";
+  write_bytes(index_path, "{\"weight_map\": {\"a\": " + deep + "}}");
+  expect_error([&] { open_checkpoint(w.dir.str()); },
+               {"model.safetensors.index.json", "more than 64 levels deep"});
+  write_bytes(index_path, R"({"weight_map": {}, "metadata": {"total_size": 1e400}})");
+  expect_error([&] { open_checkpoint(w.dir.str()); },
+               {"model.safetensors.index.json", "not valid JSON"});
+  // The index alone (in memory, as the fuzz target reads it).
+  expect_error([] { parse_safetensors_index(nlohmann::json::parse(R"({"weight_map": 1})"), "i.json"); },
+               {"i.json", "no \"weight_map\" object"});
+  EXPECT_EQ(parse_safetensors_index(nlohmann::json::parse(R"({"weight_map": {"t": "a/b.safetensors"}})"),
+                                    "i.json")
+                .at("t"),
+            "a/b.safetensors");
 }
 
 }  // namespace

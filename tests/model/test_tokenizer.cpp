@@ -165,5 +165,53 @@ TEST(Tokenizer, BadFilesAndIdsAreErrors) {
   expect_error([&] { t.piece(40000); }, {"token id 40000"});
 }
 
+// The bytes of a tokenizer.bin holding `pieces` (scores 0, -1, -2, ...).
+std::string tokenizer_file(const std::vector<std::string>& pieces) {
+  auto i32 = [](int32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  std::string out = i32(8);
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const float score = -static_cast<float>(i);
+    out += std::string(reinterpret_cast<const char*>(&score), 4);
+    out += i32(static_cast<int32_t>(pieces[i].size())) + pieces[i];
+  }
+  return out;
+}
+
+// Found by fuzz_tokenizer_load (fuzz/corpus/tokenizer_load/crash-no-byte-tokens):
+// a byte with no piece fell back to the byte token <0xXX> = id byte + 3 even
+// when the vocabulary has no such id, and merging then read past its pieces.
+TEST(Tokenizer, ByteWithoutAByteTokenIsAnError) {
+  const Tokenizer t = Tokenizer::parse(tokenizer_file({"<unk>", "<s>", "</s>", "a"}), 4, "four.bin");
+  EXPECT_EQ(t.encode(""), (std::vector<int32_t>{1}));
+  // No piece for the dummy-prefix space, and no <0x20> (id 35).
+  expect_error([&] { t.encode("a"); },
+               {"four.bin", "cannot encode", "no byte token <0x20>", "id 35", "4 tokens"});
+  // BOS and EOS are ids 1 and 2: a smaller vocabulary cannot hold them.
+  expect_error([] { Tokenizer::parse(tokenizer_file({"<unk>", "<s>"}), 2, "two.bin"); },
+               {"two.bin", "vocabulary has 2 tokens", "fewer than the 3"});
+}
+
+// Found by fuzz_tokenizer_encode on long inputs (a 20 KB text took 5 s): the
+// merge loop rescanned every pair per merge, O(n²), so one long prompt kept
+// a server thread busy for hours. Long texts now encode in O(n log n) with
+// the reference's merges.
+TEST(Tokenizer, LongTextsGiveTheReferenceMerges) {
+  const Tokenizer& t = llama2();
+  std::map<std::string, int32_t> ids;
+  for (int32_t i = 0; i < kVocab; ++i) ids.emplace(t.piece(i), i);
+  std::mt19937 rng(7);
+  const std::vector<std::string> atoms = {"the", " ", "a", "aa", "ab", "ba", "\n", "é", "€", "🙂",
+                                          "ing", " th", "e", "."};
+  std::string text;
+  while (text.size() < 3000)
+    text += atoms[std::uniform_int_distribution<size_t>(0, atoms.size() - 1)(rng)];
+  EXPECT_EQ(t.encode(text), reference_encode(t, ids, text));
+  std::string book;  // 1 MB: hours for an O(n²) merge loop, a second here
+  while (book.size() < (1u << 20)) book += text;
+  const std::vector<int32_t> got = t.encode(book);
+  EXPECT_EQ(t.decode(got), book);
+  EXPECT_LT(got.size(), book.size());
+}
+
 }  // namespace
 }  // namespace meshlm

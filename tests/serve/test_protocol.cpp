@@ -145,5 +145,33 @@ TEST(ServeProtocol, CompletionJsonHasOpenAIsShape) {
   EXPECT_EQ(usage_chunk_json("cmpl-1", 1, "m", u)["choices"], json::array());
 }
 
+// Found by fuzz_completion_request (fuzz/corpus/completion_request/): each is
+// a 400 whose JSON the server can send.
+TEST(ServeProtocol, HostileBodiesAre400sWithValidJson) {
+  struct Bad {
+    std::string body;
+    const char* says;
+  };
+  const std::string deep = std::string(1'000'000, '[') + "1" + std::string(1'000'000, ']');
+  for (const Bad& b : std::vector<Bad>{
+           // Bytes that are not UTF-8, quoted by the parse error: json() threw.
+           {"{\"prompt\": \"x\", \"max_t\x91\x94\x9a\x91\x8c\xdd\xc5\xe7" "0}", "not valid JSON"},
+           // A number beyond double: nlohmann's out_of_range, not a parse_error.
+           {R"({"prompt": "x", "temperature": 1e400})", "not valid JSON"},
+           {"{\"prompt\": \"" + std::string(100'000, 'x') + "\xff\"}", "not valid JSON"},
+           // A million nested arrays: refused while parsing (copies and dumps recurse).
+           {"{\"prompt\": " + deep + "}", "nests arrays and objects more than 64 levels"},
+           // A batch of one prompt is one level, not any number.
+           {R"({"prompt": [[[1, 2]]]})", "or a list of one of those"},
+       }) {
+    const ApiError e = error_of(b.body);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_NE(std::string(e.what()).find(b.says), std::string::npos) << e.what();
+    EXPECT_LT(std::string(e.what()).size(), 400u);
+    const json j = json::parse(e.json());
+    EXPECT_TRUE(j["error"]["message"].is_string());
+  }
+}
+
 }  // namespace
 }  // namespace meshlm

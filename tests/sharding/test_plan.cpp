@@ -192,3 +192,24 @@ TEST(Plan, HandWrittenPlanWithOnlyRules) {
   EXPECT_EQ(p.spec_for("model.layers.0.mlp.up_proj.weight"), PartitionSpec::of({"mp", ""}));
   EXPECT_EQ(p.spec_for("model.embed_tokens.weight"), PartitionSpec::of({"", ""}));
 }
+
+// Found by fuzz_plan (fuzz/corpus/plan/crash-*): each was an nlohmann
+// exception, not a meshlm::Error naming the file and the field.
+TEST(Plan, HostileFilesAreNamedErrors) {
+  const std::string head = R"({"mesh": {"shape": [1], "axis_names": ["mp"]}, "seq_len": 1, "batch": 1, )";
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {head + R"("model": 1})", "'model' must be an object"},
+      {head + R"("model": {"name": 5}})", "plan model: field 'name' has the wrong type (5)"},
+      {head + R"("device": 1})", "a device spec must be a JSON object"},
+      {head + R"("device": {"name": 3}})", "device spec: field 'name' has the wrong type (3)"},
+      {head + R"("dtypes": "bf16"})", "'dtypes' must be an object"},
+      {head + R"("batch2": 1e400})", "is not valid JSON"},
+      {head + R"("model": {"config": )" + deep + "}}", "more than 64 levels deep"},
+  };
+  for (const auto& [text, says] : cases) {
+    const std::string msg = error_of([&] { Plan::parse(text, "hostile.json"); });
+    EXPECT_NE(msg.find("hostile.json"), std::string::npos) << msg.substr(0, 200);
+    EXPECT_NE(msg.find(says), std::string::npos) << msg.substr(0, 200);
+  }
+}
