@@ -412,6 +412,8 @@ json run_load(const ServeClient& client, const std::vector<BenchRequest>& reques
         // uncached tokens (prefill chunks). Per step, over the replicas.
         {"sampled_tokens_per_step", steps > 0 ? gen / steps : 0},
         {"fed_tokens_per_step", steps > 0 ? (gen + prompt - hits - ok) / steps : 0},
+        {"step_ms_per_fed_token",
+         gen + prompt - hits - ok > 0 ? step.sum * 1e3 / (gen + prompt - hits - ok) : 0},
         {"collective_time_share_cumulative", metric(after, "meshlm_collective_time_share")}}},
   };
 }

@@ -38,7 +38,7 @@ struct Options {
   ModelOptions run;  // model, mesh, plan, devices (run_setup.h)
   std::string prompts_file, json, stop_ids, max_new_tokens_each, group_size;
   std::vector<std::string> prompts, prompt_ids;
-  int64_t max_new_tokens = 64, batch = 0, top_k = 0;
+  int64_t max_new_tokens = 64, batch = 0, top_k = 0, warmup_batches = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0;
 };
@@ -289,6 +289,22 @@ int run(const Options& o) {
       std::fflush(stdout);
     };
   }
+  // What batch b runs with: a batch decodes until its longest request is done.
+  auto batch_options = [&](const Batch& b) {
+    GenerateOptions g = gen;
+    if (!requested.empty()) {
+      g.max_new_tokens = 0;
+      for (int64_t i = b.first; i < b.last; ++i)
+        g.max_new_tokens = std::max(g.max_new_tokens, requested[static_cast<size_t>(i)]);
+      g.max_new_tokens = std::min(g.max_new_tokens, plan->seq_len);
+    }
+    return g;
+  };
+  // --warmup-batches: first-use costs (page faults, first messages) out of the timed run.
+  for (int64_t w = 0; w < std::min<int64_t>(o.warmup_batches, static_cast<int64_t>(batches.size()));
+       ++w)
+    generate(*engine, mesh, {prompts.begin() + batches[w].first, prompts.begin() + batches[w].last},
+             batch_options(batches[w]));
   collective_stats().reset();
   RunReport report;
   // Static batching with --group-size: each batch runs to completion before
@@ -296,13 +312,7 @@ int run(const Options& o) {
   report.grouped = !o.group_size.empty() || !requested.empty();
   for (const Batch& b : batches) {
     const int64_t first = b.first, last = b.last;
-    GenerateOptions g = gen;
-    if (!requested.empty()) {  // a batch decodes until its longest request is done
-      g.max_new_tokens = 0;
-      for (int64_t i = first; i < last; ++i)
-        g.max_new_tokens = std::max(g.max_new_tokens, requested[static_cast<size_t>(i)]);
-      g.max_new_tokens = std::min(g.max_new_tokens, plan->seq_len);
-    }
+    const GenerateOptions g = batch_options(b);
     GenerateResult part =
         generate(*engine, mesh, {prompts.begin() + first, prompts.begin() + last}, g, on_token);
     if (report.grouped) {
@@ -396,6 +406,11 @@ Command add_generate_command(CLI::App& app) {
                   "Requested tokens per prompt, e.g. 16,40,33 (in prompt order): each batch "
                   "generates its largest count for every sequence, as static batching decodes "
                   "until its longest request is done; --json counts the requested tokens");
+  sub->add_option("--warmup-batches", o->warmup_batches,
+                  "Run the first N batches once, untimed and unreported, before the run "
+                  "(benchmarks)")
+      ->capture_default_str()
+      ->check(dims);
   sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");
   return [o] { return run(*o); };
 }
