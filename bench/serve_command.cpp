@@ -271,6 +271,15 @@ std::vector<json> static_figures(const json& g, const std::string& path) {
                    {"requested_tokens", requested},
                    {"generated_tokens", generated},
                    {"decode_rows", decode_rows},
+                   // A batch decodes all its sequences to its longest request
+                   // (--stop-ids none), so its steps have `size` rows (the last
+                   // batch may have fewer): the time of one decode step of the
+                   // whole batch (all replicas together).
+                   {"decode_step_ms",
+                    decode_rows > 0 ? decode_s * 1e3 * static_cast<double>(size) /
+                                          static_cast<double>(decode_rows)
+                                    : 0},
+                   {"decode_ms_per_row", decode_rows > 0 ? decode_s * 1e3 / decode_rows : 0},
                    {"output_tokens_per_s", seconds > 0 ? requested / seconds : 0},
                    {"requests_per_s", seconds > 0 ? prompts / seconds : 0},
                    {"source", path}});
