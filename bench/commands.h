@@ -29,10 +29,4 @@ Command add_prefill_command(CLI::App& app);
 // and KV caches against fp32 on a real checkpoint (accuracy_command.cpp).
 Command add_accuracy_command(CLI::App& app);
 
-// mesh-bench serve: load generator against a running `mesh-run serve` (TTFT,
-// inter-token latency, throughput, KV blocks by concurrency); serve-report
-// joins its results with the static-batching baseline (serve_command.cpp).
-Command add_serve_command(CLI::App& app);
-Command add_serve_report_command(CLI::App& app);
-
 }  // namespace meshlm::bench

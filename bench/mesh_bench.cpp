@@ -9,6 +9,5 @@ int main(int argc, char** argv) {
   return meshlm::cli_main(argc, argv,
                           "mesh-bench: benchmarks on a dp x mp mesh of MPI ranks acting as devices",
                           {add_collectives_command, add_matmul_command, add_decode_command,
-                           add_prefill_command, add_accuracy_command, add_serve_command,
-                           add_serve_report_command});
+                           add_prefill_command, add_accuracy_command});
 }

@@ -36,9 +36,9 @@ namespace {
 
 struct Options {
   ModelOptions run;  // model, mesh, plan, devices (run_setup.h)
-  std::string prompts_file, json, stop_ids, max_new_tokens_each, group_size;
+  std::string prompts_file, json, stop_ids;
   std::vector<std::string> prompts, prompt_ids;
-  int64_t max_new_tokens = 64, batch = 0, top_k = 0, warmup_batches = 0;
+  int64_t max_new_tokens = 64, batch = 0, top_k = 0;
   float temperature = 0.0f, top_p = 1.0f;
   uint64_t seed = 0;
 };
@@ -121,75 +121,6 @@ std::vector<std::vector<int32_t>> read_prompts(const Options& o, const Tokenizer
   return out;
 }
 
-int64_t parse_count(const std::string& s, const std::string& what) {
-  const std::vector<int32_t> v = parse_ids(s, what);
-  if (v.size() != 1) MESHLM_FAIL(what << " '" << s << "' is not one count");
-  return v[0];
-}
-
-// Prompts [first, last) run together; `segment` of --group-size, whose batch size is `size`.
-struct Batch {
-  int64_t first = 0, last = 0;
-  int segment = 0;
-  int64_t size = 0;
-};
-
-// --group-size "4" (all prompts in batches of 4) or "1:8,4:16,16" (the first 8
-// prompts one by one, the next 16 in batches of 4, the rest in batches of 16).
-// "" = one batch of all n prompts.
-std::vector<Batch> static_batches(const std::string& spec, int64_t n) {
-  if (spec.empty()) return {{0, n, 0, n}};
-  std::vector<Batch> out;
-  const std::vector<std::string> items = split(spec);
-  int64_t first = 0;
-  for (size_t k = 0; k < items.size(); ++k) {
-    const size_t colon = items[k].find(':');
-    const int64_t size = parse_count(items[k].substr(0, colon), "--group-size");
-    if (colon == std::string::npos && k + 1 != items.size())
-      MESHLM_FAIL("--group-size '" << spec << "': only the last entry may leave out its :count");
-    const int64_t count = colon == std::string::npos
-                              ? n - first
-                              : parse_count(items[k].substr(colon + 1), "--group-size");
-    if (size < 1 || count < 1 || first + count > n)
-      MESHLM_FAIL("--group-size '" << spec << "': expected sizes and counts >= 1 covering the "
-                                   << n << " prompts (SIZE or SIZE:COUNT,...)");
-    for (int64_t f = first; f < first + count; f += size)
-      out.push_back({f, std::min(first + count, f + size), static_cast<int>(k), size});
-    first += count;
-  }
-  if (first != n)
-    MESHLM_FAIL("--group-size '" << spec << "' covers " << first << " of the " << n << " prompts");
-  return out;
-}
-
-// Appends one batch's result to the run's: sequences in order, timing and
-// counters summed (seconds: each batch's slowest rank, added up).
-void append_result(GenerateResult& total, GenerateResult&& part) {
-  for (SequenceOutput& s : part.sequences) total.sequences.push_back(std::move(s));
-  GenerateTiming& t = total.timing;
-  const GenerateTiming& p = part.timing;
-  t.prefill_s += p.prefill_s;
-  t.decode_s += p.decode_s;
-  t.prompt_tokens += p.prompt_tokens;
-  t.decode_tokens += p.decode_tokens;
-  t.collective_s.resize(p.collective_s.size(), 0.0);
-  t.busy_s.resize(p.busy_s.size(), 0.0);
-  t.collectives.resize(p.collectives.size());
-  for (size_t r = 0; r < p.collective_s.size(); ++r) {
-    t.collective_s[r] += p.collective_s[r];
-    t.busy_s[r] += p.busy_s[r];
-    for (const auto& [op, c] : p.collectives[r]) {
-      CollectiveCounter& into = t.collectives[r][op];
-      into.calls += c.calls;
-      into.bytes += c.bytes;
-      into.seconds += c.seconds;
-    }
-  }
-  total.expert_tokens.resize(part.expert_tokens.size(), 0);
-  for (size_t i = 0; i < part.expert_tokens.size(); ++i)
-    total.expert_tokens[i] += part.expert_tokens[i];
-}
-
 int run(const Options& o) {
   int world = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -208,8 +139,6 @@ int run(const Options& o) {
   std::unique_ptr<Checkpoint> ckpt;
   std::optional<Tokenizer> tokenizer;
   std::vector<std::vector<int32_t>> prompts;
-  std::vector<int64_t> requested;  // --max-new-tokens-each
-  std::vector<Batch> batches;      // run one after another (static batching)
   GenerateOptions gen;
   all_agree(mesh.comm(), [&] {
     ModelFiles files = open_model(o.run);
@@ -219,21 +148,9 @@ int run(const Options& o) {
     prompts = read_prompts(o, tokenizer ? &*tokenizer : nullptr);
     if (prompts.empty())
       MESHLM_FAIL("no prompt given (use --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file)");
-    const int64_t n = static_cast<int64_t>(prompts.size());
-    if (!o.max_new_tokens_each.empty()) {
-      for (const std::string& item : split(o.max_new_tokens_each))
-        requested.push_back(parse_count(item, "--max-new-tokens-each"));
-      if (static_cast<int64_t>(requested.size()) != n)
-        MESHLM_FAIL("--max-new-tokens-each lists " << requested.size() << " counts for " << n
-                                                   << " prompts (one per prompt, in order)");
-    }
-    batches = static_batches(o.group_size, n);
-    int64_t widest = 0;
-    for (const Batch& b : batches) widest = std::max(widest, b.last - b.first);
     if (!plan) {
-      const int64_t dp = abstract.axis_size("dp");
-      plan = plan_for_run(o.run, *ckpt, choice,
-                          o.batch > 0 ? o.batch : (widest + dp - 1) / dp * dp);
+      const int64_t dp = abstract.axis_size("dp"), n = static_cast<int64_t>(prompts.size());
+      plan = plan_for_run(o.run, *ckpt, choice, o.batch > 0 ? o.batch : (n + dp - 1) / dp * dp);
     }
     const ShardLayout layout = runtime_layout(config, *plan, mesh.coords());
     gen.max_new_tokens = o.max_new_tokens;
@@ -245,8 +162,7 @@ int run(const Options& o) {
     } else {
       for (int64_t id : config.eos_token_ids) gen.stop_ids.push_back(static_cast<int32_t>(id));
     }
-    for (const Batch& b : batches)
-      validate_prompts(config, layout, {prompts.begin() + b.first, prompts.begin() + b.last}, gen);
+    validate_prompts(config, layout, prompts, gen);
   });
   if (gen.max_new_tokens > plan->seq_len) {
     if (rank == 0)
@@ -289,54 +205,9 @@ int run(const Options& o) {
       std::fflush(stdout);
     };
   }
-  // What batch b runs with: a batch decodes until its longest request is done.
-  auto batch_options = [&](const Batch& b) {
-    GenerateOptions g = gen;
-    if (!requested.empty()) {
-      g.max_new_tokens = 0;
-      for (int64_t i = b.first; i < b.last; ++i)
-        g.max_new_tokens = std::max(g.max_new_tokens, requested[static_cast<size_t>(i)]);
-      g.max_new_tokens = std::min(g.max_new_tokens, plan->seq_len);
-    }
-    return g;
-  };
-  // --warmup-batches: first-use costs (page faults, first messages) out of the timed run.
-  for (int64_t w = 0; w < std::min<int64_t>(o.warmup_batches, static_cast<int64_t>(batches.size()));
-       ++w)
-    generate(*engine, mesh, {prompts.begin() + batches[w].first, prompts.begin() + batches[w].last},
-             batch_options(batches[w]));
   collective_stats().reset();
   RunReport report;
-  // Static batching with --group-size: each batch runs to completion before
-  // the next starts (the sampling streams of a batch are numbered from 0).
-  report.grouped = !o.group_size.empty() || !requested.empty();
-  for (const Batch& b : batches) {
-    const int64_t first = b.first, last = b.last;
-    const GenerateOptions g = batch_options(b);
-    GenerateResult part =
-        generate(*engine, mesh, {prompts.begin() + first, prompts.begin() + last}, g, on_token);
-    if (report.grouped) {
-      GroupReport gr;
-      gr.segment = b.segment;
-      gr.size = b.size;
-      gr.first = first;
-      gr.prompts = last - first;
-      gr.max_new_tokens = g.max_new_tokens;
-      for (int64_t i = first; i < last; ++i) {
-        const int64_t got = static_cast<int64_t>(
-            part.sequences[static_cast<size_t>(i - first)].generated_ids.size());
-        gr.generated_tokens += got;
-        const int64_t asked =
-            requested.empty() ? g.max_new_tokens : requested[static_cast<size_t>(i)];
-        gr.requested_tokens += std::min(asked, got);
-      }
-      gr.prefill_s = part.timing.prefill_s;
-      gr.decode_s = part.timing.decode_s;
-      gr.decode_tokens = part.timing.decode_tokens;
-      report.groups.push_back(gr);
-    }
-    append_result(report.result, std::move(part));
-  }
+  report.result = generate(*engine, mesh, prompts, gen, on_token);
   if (stream) std::printf("\n");
 
   // 5. Report: figures of every rank.
@@ -394,22 +265,7 @@ Command add_generate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--stop-ids", o->stop_ids,
                   "Stop token ids, e.g. 1,2 (default: the model's; 'none' = never stop)");
-  sub->add_option("--batch", o->batch,
-                  "Global batch (default 0: prompts, or --group-size, rounded up to dp)")
-      ->check(dims);
-  sub->add_option("--group-size", o->group_size,
-                  "Static batching: run the prompts in consecutive batches of this many, each "
-                  "prefilled together and decoded until all its sequences stop before the next "
-                  "starts; SIZE:COUNT,... gives the next COUNT prompts batches of SIZE (e.g. "
-                  "1:8,4:16,16). Default: one batch. --json then reports each batch");
-  sub->add_option("--max-new-tokens-each", o->max_new_tokens_each,
-                  "Requested tokens per prompt, e.g. 16,40,33 (in prompt order): each batch "
-                  "generates its largest count for every sequence, as static batching decodes "
-                  "until its longest request is done; --json counts the requested tokens");
-  sub->add_option("--warmup-batches", o->warmup_batches,
-                  "Run the first N batches once, untimed and unreported, before the run "
-                  "(benchmarks)")
-      ->capture_default_str()
+  sub->add_option("--batch", o->batch, "Global batch (default 0: prompts, rounded up to dp)")
       ->check(dims);
   sub->add_option("--json", o->json, "Write sequences, timing and memory as JSON");
   return [o] { return run(*o); };

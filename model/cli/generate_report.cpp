@@ -53,9 +53,7 @@ void print_summary(const RunReport& r) {
   std::printf(
       "load %s | time to first token %s | prefill %.1f tok/s (%lld tokens) | decode "
       "%.1f tok/s (%lld tokens)\n",
-      format_seconds(r.load_s).c_str(),
-      format_seconds(r.groups.empty() ? t.ttft_s() : r.groups.front().prefill_s).c_str(),
-      t.prefill_tok_s(),
+      format_seconds(r.load_s).c_str(), format_seconds(t.ttft_s()).c_str(), t.prefill_tok_s(),
       static_cast<long long>(t.prompt_tokens), t.decode_tok_s(),
       static_cast<long long>(t.decode_tokens));
   std::printf("peak device memory per rank, measured / planned:\n  %-6s", "rank");
@@ -86,26 +84,6 @@ void print_summary(const RunReport& r) {
                 busy > 0 ? 100.0 * t.collective_s[rank] / busy : 0.0, ops.c_str());
   }
   print_expert_load(r);
-  // Static batching: per segment of --group-size, its batches one after another.
-  for (size_t i = 0; i < r.groups.size();) {
-    const GroupReport& g0 = r.groups[i];
-    int64_t requested = 0, generated = 0, prompts = 0, batches = 0;
-    double s = 0;
-    for (; i < r.groups.size() && r.groups[i].segment == g0.segment; ++i, ++batches) {
-      requested += r.groups[i].requested_tokens;
-      generated += r.groups[i].generated_tokens;
-      prompts += r.groups[i].prompts;
-      s += r.groups[i].prefill_s + r.groups[i].decode_s;
-    }
-    std::printf(
-        "static batching: %lld prompts in %lld batch(es) of up to %lld, one after another, each "
-        "decoded until its longest request was done: %s, %lld requested tokens (%.1f tok/s) of "
-        "%lld generated\n",
-        static_cast<long long>(prompts), static_cast<long long>(batches),
-        static_cast<long long>(g0.size), format_seconds(s).c_str(),
-        static_cast<long long>(requested), s > 0 ? static_cast<double>(requested) / s : 0.0,
-        static_cast<long long>(generated));
-  }
 }
 
 namespace {
@@ -168,21 +146,6 @@ nlohmann::json report_json(const RunReport& r) {
                  {"decode_tok_s", t.decode_tok_s()},
                  {"prompt_tokens", t.prompt_tokens},
                  {"decode_tokens", t.decode_tokens}};
-  if (!r.groups.empty()) {
-    j["timing"]["ttft_s"] = r.groups.front().prefill_s;  // the first batch's
-    j["groups"] = json::array();
-    for (const GroupReport& g : r.groups)
-      j["groups"].push_back({{"segment", g.segment},
-                             {"group_size", g.size},
-                             {"first", g.first},
-                             {"prompts", g.prompts},
-                             {"max_new_tokens", g.max_new_tokens},
-                             {"requested_tokens", g.requested_tokens},
-                             {"generated_tokens", g.generated_tokens},
-                             {"prefill_s", g.prefill_s},
-                             {"decode_s", g.decode_s},
-                             {"decode_tokens", g.decode_tokens}});
-  }
   j["memory"] = json::array();
   for (auto& m : r.memory) j["memory"].push_back(m);
   if (r.plan) j["predicted"] = r.plan->predicted_bytes;

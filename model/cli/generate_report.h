@@ -14,19 +14,6 @@
 
 namespace meshlm::cli {
 
-// One batch of a static-batching run (mesh-run generate --group-size): its
-// prompts were prefilled together and decoded until all of them stopped.
-struct GroupReport {
-  int segment = 0;                 // of --group-size SIZE:COUNT,...
-  int64_t size = 0;                // that segment's batch size
-  int64_t first = 0, prompts = 0;  // prompts [first, first + prompts)
-  int64_t max_new_tokens = 0;      // what the group generated per sequence (at most)
-  int64_t requested_tokens = 0;    // --max-new-tokens-each, summed (capped by what was generated)
-  int64_t generated_tokens = 0;
-  double prefill_s = 0, decode_s = 0;
-  int64_t decode_tokens = 0;  // rows of its decode steps
-};
-
 struct RunReport {
   std::string model;  // checkpoint description
   std::string mesh;   // "2x2"
@@ -37,10 +24,6 @@ struct RunReport {
   std::vector<std::map<std::string, uint64_t>> memory;
   const Tokenizer* tokenizer = nullptr;
   int64_t num_experts = 0;  // MoE: result.expert_tokens is [layers][num_experts]
-  // --group-size / --max-new-tokens-each: the batches in order (result holds
-  // all of them, timing summed); empty for a plain run.
-  bool grouped = false;
-  std::vector<GroupReport> groups;
 };
 
 // The text of prompt + generated ids (with a tokenizer) or the ids.
